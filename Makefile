@@ -1,0 +1,49 @@
+# Two commands: `make up` runs the product, `make test` runs every check.
+# Nothing is needed but Python 3.11 and Node 20 (and, for tests, PostgreSQL and Redis).
+
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV := .venv
+BIN := $(VENV)/bin
+WEBUI_SOURCES := $(shell find webui/src -type f 2>/dev/null) webui/index.html \
+	webui/vite.config.ts webui/tsconfig.json webui/package.json
+
+.PHONY: up test lint typecheck pytest webui clean
+
+up: $(VENV)/.runtime webui/dist/index.html
+	$(BIN)/zapdesk up
+
+test: $(VENV)/.dev webui/dist/index.html lint typecheck pytest
+
+lint: $(VENV)/.dev
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+typecheck: $(VENV)/.dev
+	$(BIN)/mypy
+
+# Migrations (upgrade head + check, on SQLite and PostgreSQL) run inside pytest, per backend.
+pytest: $(VENV)/.dev
+	$(BIN)/pytest
+
+webui: webui/dist/index.html
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+
+$(VENV)/.runtime: pyproject.toml | $(BIN)/python
+	$(BIN)/pip install -q -e .
+	touch $@
+
+$(VENV)/.dev: pyproject.toml | $(BIN)/python
+	$(BIN)/pip install -q -e '.[dev]'
+	touch $@ $(VENV)/.runtime
+
+webui/node_modules/.package-lock.json: webui/package-lock.json
+	cd webui && npm ci --no-audit --no-fund
+
+webui/dist/index.html: webui/node_modules/.package-lock.json $(WEBUI_SOURCES)
+	cd webui && npm run build
+
+clean:
+	rm -rf $(VENV) webui/node_modules webui/dist .pytest_cache .mypy_cache .ruff_cache

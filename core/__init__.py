@@ -1,0 +1,1 @@
+"""core: the desk service (inbox, storage, realtime, API)."""

@@ -1,0 +1,15 @@
+"""Typed keys for everything core keeps on its ``web.Application``."""
+
+from __future__ import annotations
+
+from aiohttp import web
+from redis.asyncio import Redis
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+
+from core.settings import Settings
+
+SETTINGS = web.AppKey("settings", Settings)
+ENGINE = web.AppKey("engine", AsyncEngine)
+SESSIONS = web.AppKey("sessions", async_sessionmaker[AsyncSession])
+MIGRATION_HEAD = web.AppKey("migration_head", str)
+REDIS = web.AppKey("redis", Redis)

@@ -1,0 +1,1 @@
+"""Storage: engine factory, models and migrations helpers (SQLite or PostgreSQL)."""

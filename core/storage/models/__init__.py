@@ -1,0 +1,36 @@
+"""Every model, imported here so that ``Base.metadata`` knows all tables."""
+
+from core.storage.base import Base
+from core.storage.models.channel import Channel
+from core.storage.models.contact import Contact, ContactIdentity, IdentityKind
+from core.storage.models.conversation import (
+    ActorType,
+    Conversation,
+    ConversationEvent,
+    ConversationStatus,
+    EventKind,
+)
+from core.storage.models.department import Department
+from core.storage.models.message import Direction, Message, MessageStatus, MessageType
+from core.storage.models.user import Role, User, department_members
+
+__all__ = [
+    "ActorType",
+    "Base",
+    "Channel",
+    "Contact",
+    "ContactIdentity",
+    "Conversation",
+    "ConversationEvent",
+    "ConversationStatus",
+    "Department",
+    "Direction",
+    "EventKind",
+    "IdentityKind",
+    "Message",
+    "MessageStatus",
+    "MessageType",
+    "Role",
+    "User",
+    "department_members",
+]

@@ -1,0 +1,1 @@
+"""gateway: the WhatsApp session manager (supervisor, session hosts, outbox, HTTP API)."""

@@ -1,0 +1,5 @@
+"""``python -m zapdesk``: the same as the ``zapdesk`` command."""
+
+from zapdesk.cli import main
+
+raise SystemExit(main())
