@@ -3,9 +3,9 @@
 import asyncio
 import logging.config
 
+from alembic import context
 from sqlalchemy.engine import Connection
 
-from alembic import context
 from core.settings import DatabaseSettings
 from core.storage.engine import create_engine
 from core.storage.models import Base

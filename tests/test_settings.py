@@ -124,3 +124,13 @@ def test_config_in_production_says_which_secrets_are_missing() -> None:
     result = zapdesk("config", ZAPDESK_ENV="production")
     assert result.returncode == 0, result.stderr
     assert "ZAPDESK_GATEWAY_TOKEN=(unset: required in production)" in result.stdout
+
+
+@pytest.mark.parametrize("command", ["up", "migrate"])
+def test_an_unreachable_database_is_one_clear_line(command: str) -> None:
+    result = zapdesk(command, ZAPDESK_DATABASE_URL="postgresql://app:hunter2@127.0.0.1:1/zapdesk")
+    assert result.returncode == 1
+    assert "cannot" in result.stderr
+    assert "127.0.0.1:1" in result.stderr
+    assert "Traceback" not in result.stderr
+    assert "hunter2" not in result.stderr

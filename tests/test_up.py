@@ -13,13 +13,15 @@ import sys
 import threading
 import time
 import urllib.request
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from sqlalchemy.engine import make_url
 
 from core.storage.migrations import head_revision
-from tests.conftest import drop_pg_database, new_pg_database
+from tests.conftest import PG_URL, drop_pg_database
 
 pytestmark = pytest.mark.timeout(120)
 BANNER_END = "Press Ctrl-C to stop."
@@ -151,8 +153,9 @@ def test_up_serves_both_shows_the_admin_once_and_stops_cleanly() -> None:
 
 @pytest.mark.postgres
 @pytest.mark.usefixtures("pg_server")
-def test_up_runs_on_postgresql_and_migrates_it() -> None:
-    url = new_pg_database()
+def test_up_creates_migrates_and_runs_on_a_new_postgresql_database() -> None:
+    url = make_url(PG_URL).set(database=f"zapdesk_up_{uuid.uuid4().hex[:8]}")
+    url = url.render_as_string(hide_password=False)
     try:
         with running({"ZAPDESK_DATABASE_URL": url}) as up:
             up.wait_banner()

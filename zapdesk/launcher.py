@@ -14,8 +14,10 @@ import sys
 from dataclasses import dataclass, field
 
 import aiohttp
+import asyncpg
 import structlog
 
+from zapdesk.errors import NotReady
 from zapdesk.log import configure_logging
 
 log = structlog.get_logger("zapdesk.up")
@@ -46,7 +48,7 @@ def up() -> int:
     from core.accounts import ensure_first_admin
     from core.settings import Settings as CoreSettings
     from core.storage.engine import create_engine, session_factory
-    from core.storage.migrations import upgrade
+    from core.storage.migrations import create_database_if_missing, upgrade
     from gateway.settings import Settings as GatewaySettings
     from zapdesk.settings import masked
 
@@ -57,6 +59,11 @@ def up() -> int:
     configure_logging(runtime.log_level, runtime.log_format, service="up")
     runtime.data_dir.mkdir(parents=True, exist_ok=True)
 
+    try:
+        if asyncio.run(create_database_if_missing(core.database_url)):
+            log.info("database_created", database=masked(core.database_url))
+    except (OSError, asyncpg.PostgresError) as exc:
+        raise NotReady(f"cannot reach the database at {masked(core.database_url)}: {exc}") from None
     log.info("migrating", database=masked(core.database_url))
     upgrade(core.database_url)
 
