@@ -7,8 +7,8 @@ from alembic import context
 from sqlalchemy.engine import Connection
 
 from core.settings import DatabaseSettings
-from core.storage.engine import create_engine
 from core.storage.models import Base
+from zapdesk.db import create_engine
 from zapdesk.settings import RuntimeSettings
 
 config = context.config

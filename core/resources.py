@@ -9,8 +9,8 @@ from aiohttp import web
 from redis.asyncio import Redis
 
 from core import keys
-from core.storage.engine import create_engine, session_factory
 from core.storage.migrations import head_revision
+from zapdesk.db import create_engine, session_factory
 
 
 async def database(app: web.Application) -> AsyncIterator[None]:

@@ -22,8 +22,8 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from core.settings import DatabaseSettings, RedisSettings, Settings, WebSettings
-from core.storage.engine import create_engine, session_factory
 from core.storage.migrations import upgrade
+from zapdesk.db import create_engine, session_factory
 from zapdesk.settings import RuntimeSettings, S3Settings, ServiceSettings, masked
 
 CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}

@@ -10,9 +10,9 @@ from pathlib import Path
 
 from sqlalchemy import inspect
 
-from core.storage.engine import create_engine
 from core.storage.migrations import ROOT, head_revision
 from core.storage.models import Base
+from zapdesk.db import create_engine
 
 
 def alembic(database_url: str, *args: str) -> subprocess.CompletedProcess[str]:

@@ -12,7 +12,6 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.accounts import FIRST_ADMIN_EMAIL, create_user, ensure_first_admin
 from core.passwords import verify_password
-from core.storage.engine import create_engine
 from core.storage.models import (
     ActorType,
     Channel,
@@ -31,6 +30,7 @@ from core.storage.models import (
     Role,
     User,
 )
+from zapdesk.db import create_engine
 from zapdesk.errors import Conflict, ValidationFailed
 
 SAO_PAULO = timezone(timedelta(hours=-3))

@@ -87,8 +87,8 @@ def cmd_config(args: argparse.Namespace) -> int:
 def cmd_user_create(args: argparse.Namespace) -> int:
     from core.accounts import create_user
     from core.settings import Settings
-    from core.storage.engine import create_engine, session_factory
     from core.storage.models import Role
+    from zapdesk.db import create_engine, session_factory
 
     settings = Settings.load(create_secrets=False)
     password = sys.stdin.readline().rstrip("\n") if args.password_stdin else None

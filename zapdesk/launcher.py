@@ -8,7 +8,6 @@ a child also dies with its launcher, so nothing is left behind if the launcher i
 from __future__ import annotations
 
 import asyncio
-import ctypes
 import signal
 import sys
 from dataclasses import dataclass, field
@@ -19,6 +18,7 @@ import structlog
 
 from zapdesk.errors import NotReady
 from zapdesk.log import configure_logging
+from zapdesk.proc import DIE_WITH_PARENT
 
 log = structlog.get_logger("zapdesk.up")
 
@@ -38,18 +38,12 @@ class Child:
         return self.process.returncode is not None
 
 
-def _die_with_parent() -> None:
-    """Runs in the child before exec: ask Linux to send SIGTERM when the launcher goes away."""
-    pr_set_pdeathsig = 1
-    ctypes.CDLL(None).prctl(pr_set_pdeathsig, signal.SIGTERM)
-
-
 def up() -> int:
     from core.accounts import ensure_first_admin
     from core.settings import Settings as CoreSettings
-    from core.storage.engine import create_engine, session_factory
     from core.storage.migrations import create_database_if_missing, upgrade
     from gateway.settings import Settings as GatewaySettings
+    from zapdesk.db import create_engine, session_factory
     from zapdesk.settings import masked
 
     # Both children read the same environment: validate it (and create secrets) once, here.
@@ -103,7 +97,6 @@ async def _supervise(ready_urls: dict[str, str], banner: str) -> int:
     stop = asyncio.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
-    preexec = _die_with_parent if sys.platform == "linux" else None
     children: list[Child] = []
     try:
         for name, url in ready_urls.items():
@@ -113,7 +106,7 @@ async def _supervise(ready_urls: dict[str, str], banner: str) -> int:
                 "zapdesk",
                 name,
                 start_new_session=True,
-                preexec_fn=preexec,
+                preexec_fn=DIE_WITH_PARENT,
             )
             children.append(Child(name, url, process))
         problem = await _wait_ready(children, stop)

@@ -6,11 +6,13 @@ import re
 import time
 import uuid
 from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
 
 import structlog
 from aiohttp import web
+from pydantic import TypeAdapter, ValidationError
 
-from zapdesk.errors import BadRequest, ZapdeskError
+from zapdesk.errors import BadRequest, ValidationFailed, ZapdeskError
 
 log = structlog.get_logger("zapdesk.http")
 
@@ -32,6 +34,28 @@ SECURITY_HEADERS = {
         "frame-ancestors 'none'; base-uri 'none'; form-action 'self'"
     ),
 }
+
+
+T = TypeVar("T")
+
+
+async def read_json(request: web.Request, adapter: TypeAdapter[T]) -> T:
+    """The request body parsed into ``adapter``'s type; bad input is a 400/422 naming the field."""
+    try:
+        raw: Any = await request.json()
+    except ValueError:
+        raise BadRequest("The body is not valid JSON.") from None
+    try:
+        return adapter.validate_python(raw)
+    except ValidationError as exc:
+        errors = [
+            {"field": ".".join(str(part) for part in error["loc"]), "message": error["msg"]}
+            for error in exc.errors(include_url=False)
+        ]
+        first = errors[0]
+        raise ValidationFailed(
+            f"{first['field'] or 'body'}: {first['message']}", details={"errors": errors}
+        ) from None
 
 
 def error_response(error: ZapdeskError, headers: dict[str, str] | None = None) -> web.Response:

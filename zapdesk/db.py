@@ -1,4 +1,4 @@
-"""Engine factory: asyncpg for PostgreSQL, aiosqlite for the embedded SQLite file."""
+"""Engine factory shared by core and gateway: asyncpg for PostgreSQL, aiosqlite for SQLite."""
 
 from __future__ import annotations
 
