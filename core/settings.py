@@ -95,6 +95,3 @@ class Settings:
             redis=RedisSettings.load(),
             s3=S3Settings.load(),
         )
-
-    def concerns(self) -> list[Concern]:
-        return [self.runtime, self.services, self.database, self.redis, self.web, self.s3]

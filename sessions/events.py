@@ -9,14 +9,14 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 from enum import StrEnum
-from typing import Annotated, Literal
+from typing import Annotated, Final, Literal
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, TypeAdapter
 
 from sessions.ids import new_ulid
 from sessions.states import Reason, SessionState
 
-CONTRACT_VERSION = 1
+CONTRACT_VERSION: Final = 1
 
 
 def utcnow() -> datetime:

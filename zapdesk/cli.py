@@ -9,7 +9,14 @@ import sys
 from collections.abc import Callable, Sequence
 
 from zapdesk.errors import ZapdeskError
-from zapdesk.settings import Concern, ConfigError, describe, markdown_table
+from zapdesk.settings import (
+    Concern,
+    ConfigError,
+    RuntimeSettings,
+    describe,
+    markdown_table,
+    resolve_secrets,
+)
 
 
 def cmd_up(args: argparse.Namespace) -> int:
@@ -42,6 +49,15 @@ def cmd_gateway(args: argparse.Namespace) -> int:
     )
 
 
+def cmd_sim(args: argparse.Namespace) -> int:
+    from sessions.sim.server import run
+    from zapdesk.log import configure_logging
+
+    runtime = RuntimeSettings.load()
+    configure_logging(runtime.log_level, runtime.log_format, service="sim")
+    return run(args.host, args.port)
+
+
 def cmd_migrate(args: argparse.Namespace) -> int:
     from core.settings import Settings
     from core.storage.migrations import upgrade
@@ -56,7 +72,8 @@ def cmd_migrate(args: argparse.Namespace) -> int:
 def all_concerns() -> list[type[Concern]]:
     """Every settings class, in the order the configuration reference lists them."""
     from core.settings import DatabaseSettings, RedisSettings, WebSettings
-    from zapdesk.settings import RuntimeSettings, S3Settings, ServiceSettings
+    from gateway.settings import GatewaySettings
+    from zapdesk.settings import S3Settings, ServiceSettings
 
     return [
         RuntimeSettings,
@@ -64,6 +81,7 @@ def all_concerns() -> list[type[Concern]]:
         DatabaseSettings,
         RedisSettings,
         WebSettings,
+        GatewaySettings,
         S3Settings,
     ]
 
@@ -72,13 +90,12 @@ def cmd_config(args: argparse.Namespace) -> int:
     if args.markdown:
         print(markdown_table(all_concerns()), end="")
         return 0
-    from core.settings import Settings
-
-    # Showing the configuration must not create anything: secrets not yet generated say so.
-    settings = Settings.load(create_secrets=False)
-    for concern in settings.concerns():
-        print(f"# {type(concern).title}")
-        for name, shown in describe(concern, settings.runtime):
+    runtime = RuntimeSettings.load()
+    for cls in all_concerns():
+        # Showing the configuration creates nothing: secrets not yet generated say so.
+        concern = resolve_secrets(runtime, cls.load(), create=False)
+        print(f"# {cls.title}")
+        for name, shown in describe(concern, runtime):
             print(f"{name}={shown}")
         print()
     return 0
@@ -133,6 +150,9 @@ def build_parser() -> argparse.ArgumentParser:
     add("up", cmd_up, "Run core and gateway on this machine with the embedded defaults.")
     add("core", cmd_core, "Run the desk service (API, websocket, web UI).")
     add("gateway", cmd_gateway, "Run the WhatsApp session gateway.")
+    sim = add("sim", cmd_sim, "Run the simulated WhatsApp (for demos, tests and benchmarks).")
+    sim.add_argument("--host", default="127.0.0.1")
+    sim.add_argument("--port", type=int, default=8090)
     migrate = add("migrate", cmd_migrate, "Apply the database migrations.")
     migrate.add_argument("revision", nargs="?", default="head")
     config = add("config", cmd_config, "Print the effective configuration, secrets masked.")

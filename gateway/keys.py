@@ -1,0 +1,11 @@
+"""Typed keys for everything the gateway keeps on its ``web.Application``."""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from gateway.settings import Settings
+from gateway.supervisor import Supervisor
+
+SETTINGS = web.AppKey("settings", Settings)
+SUPERVISOR = web.AppKey("supervisor", Supervisor)
