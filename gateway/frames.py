@@ -1,13 +1,17 @@
 """Frames between the supervisor and its session hosts: a 4-byte big-endian length, then JSON.
 
-Down (supervisor → host), each with a ``req`` number answered by one ``reply``:
-``{"op": "start" | "stop", "req", "session_id"}``, ``{"op": "call", "req", "session_id",
-"command": <sessions.commands.Command>}``, ``{"op": "ping", "req"}``, ``{"op": "shutdown", "req"}``.
+Down (supervisor → host):
+* ``{"op": "start" | "stop", "req", "session_id"}``,
+  ``{"op": "call", "req", "session_id", "command": <sessions.commands.Command>}``,
+  ``{"op": "ping", "req"}``, ``{"op": "shutdown", "req"}``: each answered by one ``reply``;
+* ``{"op": "stored", "upto": n}``: the host's events up to ``n`` are in the outbox (no reply).
 
-Up (host → supervisor): ``{"op": "hello", "pid", "driver", "capacity"}`` once at start,
-``{"op": "events", "events": [<sessions.events.Event>, ...]}`` whenever sessions produce events
-(batched), and ``{"op": "reply", "req", "ok": true, "result": ...}`` or
-``{"op": "reply", "req", "ok": false, "error": {"code", "message"}}``.
+Up (host → supervisor):
+* ``{"op": "hello", "pid", "driver", "capacity"}`` once at start;
+* ``{"op": "events", "upto": n, "events": [<sessions.events.Event>, ...]}`` whenever sessions
+  produce events (batched; ``n`` counts the events the host has emitted so far);
+* ``{"op": "reply", "req", "ok": true, "result": ...}`` or
+  ``{"op": "reply", "req", "ok": false, "error": {"code", "message"}}``.
 """
 
 from __future__ import annotations
@@ -33,9 +37,9 @@ def encode(frame: Frame) -> bytes:
     return _LENGTH.pack(len(body)) + body
 
 
-def encode_events(events_json: Iterable[str]) -> bytes:
+def encode_events(events_json: Iterable[str], upto: int = 0) -> bytes:
     """An ``events`` frame from events already serialized once (no second encoding)."""
-    body = ('{"op":"events","events":[' + ",".join(events_json) + "]}").encode()
+    body = (f'{{"op":"events","upto":{upto},"events":[' + ",".join(events_json) + "]}").encode()
     return _LENGTH.pack(len(body)) + body
 
 

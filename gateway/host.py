@@ -67,6 +67,19 @@ def make_driver(name: str, options: dict[str, Any]) -> Driver:
     return driver
 
 
+class Sink:
+    """``emit`` for the drivers, with ``durable()`` (see sessions.drivers.base.DurableEmit)."""
+
+    def __init__(self, host: Host) -> None:
+        self._host = host
+
+    def __call__(self, event: Event) -> None:
+        self._host.emit(event)
+
+    async def durable(self) -> None:
+        await self._host.durable()
+
+
 class Host:
     def __init__(self, driver: Driver, workdir: Path, out: asyncio.WriteTransport) -> None:
         self.driver = driver
@@ -75,12 +88,18 @@ class Host:
         self.sessions: dict[str, SessionDriver] = {}
         self._pending: list[str] = []
         self._flush_handle: asyncio.TimerHandle | None = None
+        # Events are counted as emitted; the supervisor answers how many it has stored.
+        self._emitted = 0
+        self._stored = 0
+        self._waiting: list[tuple[int, asyncio.Future[None]]] = []
         self._tasks: set[asyncio.Task[None]] = set()
+        self.sink = Sink(self)
 
     # Events: serialized once, batched for a couple of milliseconds into one frame.
 
     def emit(self, event: Event) -> None:
         self._pending.append(event.model_dump_json())
+        self._emitted += 1
         if len(self._pending) >= FLUSH_MAX:
             self.flush()
         elif self._flush_handle is None:
@@ -92,7 +111,28 @@ class Host:
             self._flush_handle = None
         if self._pending:
             pending, self._pending = self._pending, []
-            self.out.write(encode_events(pending))
+            self.out.write(encode_events(pending, upto=self._emitted))
+
+    async def durable(self) -> None:
+        """Returns once the supervisor has stored every event emitted until now."""
+        target = self._emitted
+        if self._stored >= target:
+            return
+        self.flush()
+        future = asyncio.get_running_loop().create_future()
+        self._waiting.append((target, future))
+        await future
+
+    def stored(self, upto: int) -> None:
+        self._stored = max(self._stored, upto)
+        still = []
+        for target, future in self._waiting:
+            if target <= self._stored:
+                if not future.done():
+                    future.set_result(None)
+            else:
+                still.append((target, future))
+        self._waiting = still
 
     def send(self, frame: Frame) -> None:
         self.flush()  # events that happened before a reply are read before it
@@ -108,6 +148,9 @@ class Host:
             except FrameError as exc:
                 log.error("bad_frame", error=str(exc))
                 return
+            if frame is not None and frame["op"] == "stored":
+                self.stored(int(frame["upto"]))
+                continue
             if frame is None or frame["op"] == "shutdown":
                 await self.shutdown()
                 if frame is not None:
@@ -139,7 +182,7 @@ class Host:
         if op == "start":
             if session_id not in self.sessions:
                 store = self.workdir / f"{session_id}.db"
-                self.sessions[session_id] = self.driver.session(session_id, store, self.emit)
+                self.sessions[session_id] = self.driver.session(session_id, store, self.sink)
             await self.sessions[session_id].start()
             return None
         session = self.sessions.get(session_id)

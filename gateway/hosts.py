@@ -132,6 +132,10 @@ class HostProcess:
         finally:
             self._pending.pop(req, None)
 
+    def _write(self, frame: Frame) -> None:
+        if self.alive and self._process is not None and self._process.stdin is not None:
+            self._process.stdin.write(encode(frame))
+
     async def _read(self, stdout: asyncio.StreamReader) -> None:
         try:
             while (frame := await read_frame(stdout)) is not None:
@@ -140,6 +144,7 @@ class HostProcess:
                     # Sequential on purpose: the outbox write finishes before the next frame
                     # is read, which keeps per-session order and pushes back on a fast host.
                     await self._on_events(self, frame["events"])
+                    self._write({"op": "stored", "upto": frame.get("upto", 0)})
         except FrameError as exc:
             log.error("host_stream_broken", host=self.index, error=str(exc))
             self.kill()

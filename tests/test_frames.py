@@ -28,8 +28,8 @@ async def test_frames_round_trip_however_the_bytes_arrive() -> None:
 
 
 async def test_events_are_framed_from_json_serialized_once() -> None:
-    reader = reader_with(encode_events(['{"id": 1}', '{"id": 2}']))
-    assert await read_frame(reader) == {"op": "events", "events": [{"id": 1}, {"id": 2}]}
+    reader = reader_with(encode_events(['{"id": 1}', '{"id": 2}'], upto=7))
+    assert await read_frame(reader) == {"op": "events", "upto": 7, "events": [{"id": 1}, {"id": 2}]}
 
 
 @pytest.mark.parametrize(

@@ -10,12 +10,21 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Callable
 from pathlib import Path
-from typing import ClassVar
+from typing import ClassVar, Protocol
 
 from sessions.commands import MarkRead, SendCommand, SendResult, SetPresence, SetTyping
 from sessions.events import Event, PairCodeData
 
 Emit = Callable[[Event], None]
+
+
+class DurableEmit(Protocol):
+    """What hosts pass as ``emit``: it also tells when emitted events are safe on disk."""
+
+    def __call__(self, event: Event) -> None: ...
+
+    async def durable(self) -> None:
+        """Returns once every event emitted so far is in the gateway's outbox."""
 
 
 class DriverError(Exception):
@@ -28,6 +37,14 @@ class SessionDriver(ABC):
         # The session's credentials: one SQLite file, backed up by the supervisor.
         self.store = store
         self.emit = emit
+
+    async def durable(self) -> None:
+        """Waits until what this session emitted is stored by the gateway. A driver whose
+        source redelivers what it was not told was processed (the simulated WhatsApp) waits for
+        this before acknowledging, so a host killed mid-stream loses nothing."""
+        durable = getattr(self.emit, "durable", None)
+        if durable is not None:
+            await durable()
 
     @abstractmethod
     async def start(self) -> None:

@@ -403,6 +403,9 @@ class SimSession(SessionDriver):
                 emit(event)
             last = seq
         self._last_seq = last
+        # Acknowledge only what the gateway has stored: a host killed before that gets the
+        # items again from the service instead of losing them.
+        await self.durable()
         await self._send({"type": "ack", "seq": last})
 
     def _on_qr(self, frame: dict[str, Any]) -> None:
