@@ -7,10 +7,14 @@ BIN := $(VENV)/bin
 WEBUI_SOURCES := $(shell find webui/src -type f 2>/dev/null) webui/index.html \
 	webui/vite.config.ts webui/tsconfig.json webui/package.json
 
-.PHONY: up test lint typecheck pytest webui clean
+.PHONY: up demo test lint typecheck pytest webui clean
 
 up: $(VENV)/.runtime webui/dist/index.html
 	$(BIN)/zapdesk up
+
+# The whole product against the simulated WhatsApp, with demo customers: no phone needed.
+demo: $(VENV)/.runtime webui/dist/index.html
+	$(BIN)/zapdesk up --simulate
 
 test: $(VENV)/.dev webui/dist/index.html lint typecheck pytest
 

@@ -33,6 +33,7 @@ from sessions.events import (
     SessionQREvent,
     SessionStatusEvent,
 )
+from sessions.sim.demo import LINES, PEOPLE
 from sessions.sim.protocol import lid_of
 from sessions.sim.server import create_app
 from sessions.states import Reason, SessionState
@@ -558,3 +559,23 @@ async def test_latency_slows_every_frame(
     began = time.monotonic()
     await session.send(SendText(client_id="fast", to=f"{EVEN}@s.whatsapp.net", text="c"))
     assert time.monotonic() - began < 0.25
+
+
+# Demo customers (`zapdesk sim --demo`, used by `zapdesk up --simulate`).
+
+
+async def test_demo_customers_write_to_a_linked_number(aiohttp_server: Any, tmp_path: Path) -> None:
+    demo = await aiohttp_server(create_app(demo_every_s=(0.01, 0.02)))
+    driver = SimDriver(url=str(demo.make_url("/")), backoff_initial_s=0.05)
+    await driver.open(capacity=1)
+    recorder = Recorder()
+    session = driver.session("demo", tmp_path / "demo.db", recorder)
+    try:
+        async with ClientSession(base_url=demo.make_url("/")) as phone:
+            await link(session, recorder, phone)
+        messages = await recorder.count(MessageReceivedEvent, 3)
+        assert {m.data.sender.name for m in messages} <= {name for _, name in PEOPLE}
+        assert all(m.data.text in LINES for m in messages)
+    finally:
+        await session.stop()
+        await driver.close()

@@ -36,10 +36,10 @@ def free_port() -> int:
 class Up:
     """A running `zapdesk up` whose output is read line by line as it comes."""
 
-    def __init__(self, env: dict[str, str]) -> None:
+    def __init__(self, env: dict[str, str], *args: str) -> None:
         self.core_port, self.gateway_port = free_port(), free_port()
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "zapdesk", "up"],
+            [sys.executable, "-m", "zapdesk", "up", *args],
             env={
                 **os.environ,
                 "ZAPDESK_CORE_PORT": str(self.core_port),
@@ -99,8 +99,8 @@ class Up:
 
 
 @contextlib.contextmanager
-def running(env: dict[str, str] | None = None) -> Iterator[Up]:
-    up = Up(env or {})
+def running(env: dict[str, str] | None = None, *args: str) -> Iterator[Up]:
+    up = Up(env or {}, *args)
     try:
         yield up
     finally:
@@ -166,6 +166,20 @@ def test_up_creates_migrates_and_runs_on_a_new_postgresql_database() -> None:
             assert up.stop() == 0
     finally:
         drop_pg_database(url)
+
+
+def test_simulate_adds_the_simulated_whatsapp_and_its_phone_page() -> None:
+    sim_port = free_port()
+    with running({"ZAPDESK_SIM_URL": f"http://127.0.0.1:{sim_port}"}, "--simulate") as up:
+        banner = up.wait_banner()
+        assert f"http://127.0.0.1:{sim_port}/phone" in banner
+        status, page = get(f"http://127.0.0.1:{sim_port}/phone")
+        assert status == 200
+        assert "<html" in page
+        children = up.children()
+        assert len(children) == 3
+        assert up.stop() == 0
+        assert all(gone(pid) for pid in children)
 
 
 def test_a_service_that_cannot_start_stops_the_other_and_is_reported() -> None:

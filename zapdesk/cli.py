@@ -22,7 +22,7 @@ from zapdesk.settings import (
 def cmd_up(args: argparse.Namespace) -> int:
     from zapdesk.launcher import up
 
-    return up()
+    return up(simulate=args.simulate)
 
 
 def cmd_core(args: argparse.Namespace) -> int:
@@ -55,7 +55,7 @@ def cmd_sim(args: argparse.Namespace) -> int:
 
     runtime = RuntimeSettings.load()
     configure_logging(runtime.log_level, runtime.log_format, service="sim")
-    return run(args.host, args.port)
+    return run(args.host, args.port, demo=args.demo)
 
 
 def cmd_migrate(args: argparse.Namespace) -> int:
@@ -147,12 +147,22 @@ def build_parser() -> argparse.ArgumentParser:
         command.set_defaults(func=func)
         return command
 
-    add("up", cmd_up, "Run core and gateway on this machine with the embedded defaults.")
+    up = add("up", cmd_up, "Run core and gateway on this machine with the embedded defaults.")
+    up.add_argument(
+        "--simulate",
+        action="store_true",
+        help="use the simulated WhatsApp (with demo customers) instead of real phones",
+    )
     add("core", cmd_core, "Run the desk service (API, websocket, web UI).")
     add("gateway", cmd_gateway, "Run the WhatsApp session gateway.")
     sim = add("sim", cmd_sim, "Run the simulated WhatsApp (for demos, tests and benchmarks).")
     sim.add_argument("--host", default="127.0.0.1")
     sim.add_argument("--port", type=int, default=8090)
+    sim.add_argument(
+        "--demo",
+        action="store_true",
+        help="simulated customers write to linked numbers now and then",
+    )
     migrate = add("migrate", cmd_migrate, "Apply the database migrations.")
     migrate.add_argument("revision", nargs="?", default="head")
     config = add("config", cmd_config, "Print the effective configuration, secrets masked.")

@@ -8,9 +8,11 @@ a child also dies with its launcher, so nothing is left behind if the launcher i
 from __future__ import annotations
 
 import asyncio
+import os
 import signal
 import sys
 from dataclasses import dataclass, field
+from urllib.parse import urlsplit
 
 import aiohttp
 import asyncpg
@@ -38,7 +40,7 @@ class Child:
         return self.process.returncode is not None
 
 
-def up() -> int:
+def up(*, simulate: bool = False) -> int:
     from core.accounts import ensure_first_admin
     from core.settings import Settings as CoreSettings
     from core.storage.migrations import create_database_if_missing, upgrade
@@ -46,9 +48,12 @@ def up() -> int:
     from zapdesk.db import create_engine, session_factory
     from zapdesk.settings import masked
 
+    if simulate:
+        # The children inherit this: the gateway drives the simulated WhatsApp.
+        os.environ["ZAPDESK_GATEWAY_DRIVER"] = "sim"
     # Both children read the same environment: validate it (and create secrets) once, here.
     core = CoreSettings.load()
-    GatewaySettings.load()
+    gateway = GatewaySettings.load().gateway
     runtime = core.runtime
     configure_logging(runtime.log_level, runtime.log_format, service="up")
     runtime.data_dir.mkdir(parents=True, exist_ok=True)
@@ -78,33 +83,42 @@ def up() -> int:
 
     admin = asyncio.run(first_admin())
     services = core.services
-    ready_urls = {
-        "core": f"http://127.0.0.1:{services.core_port}/readyz",
-        "gateway": f"http://127.0.0.1:{services.gateway_port}/healthz",
-    }
+    children = [
+        ("core", ["core"], f"http://127.0.0.1:{services.core_port}/readyz"),
+        ("gateway", ["gateway"], f"http://127.0.0.1:{services.gateway_port}/healthz"),
+    ]
+    simulated = ""
+    if simulate:
+        sim = urlsplit(gateway.sim_url)
+        port = str(sim.port or 8090)
+        children.insert(0, ("sim", ["sim", "--port", port, "--demo"], f"{gateway.sim_url}/healthz"))
+        simulated = (
+            f"  Simulated phone (scan the QR here, play customers): {gateway.sim_url}/phone\n"
+        )
     banner = (
         "\nzapdesk is running\n"
         f"  Web:     {core.public_url}\n"
         f"  Gateway: http://127.0.0.1:{services.gateway_port}\n"
+        f"{simulated}"
         f"{admin}"
         "Press Ctrl-C to stop.\n"
     )
-    return asyncio.run(_supervise(ready_urls, banner))
+    return asyncio.run(_supervise(children, banner))
 
 
-async def _supervise(ready_urls: dict[str, str], banner: str) -> int:
+async def _supervise(specs: list[tuple[str, list[str], str]], banner: str) -> int:
     loop = asyncio.get_running_loop()
     stop = asyncio.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
     children: list[Child] = []
     try:
-        for name, url in ready_urls.items():
+        for name, argv, url in specs:
             process = await asyncio.create_subprocess_exec(
                 sys.executable,
                 "-m",
                 "zapdesk",
-                name,
+                *argv,
                 start_new_session=True,
                 preexec_fn=DIE_WITH_PARENT,
             )

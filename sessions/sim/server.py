@@ -33,6 +33,7 @@ from importlib import resources
 
 from aiohttp import web
 
+from sessions.sim.demo import DEMO_EVERY_S, demo_traffic
 from sessions.sim.device_socket import WORLD, close_all, device_socket
 from sessions.sim.http_api import routes
 from sessions.sim.state import SimConfig, World
@@ -51,6 +52,7 @@ def create_app(
     hello_timeout_s: float = 10,
     batch_size: int = 1000,
     history_limit: int = 5000,
+    demo_every_s: tuple[float, float] | None = None,
 ) -> web.Application:
     config = SimConfig(
         qr_first_s=qr_first_s,
@@ -67,13 +69,15 @@ def create_app(
     app.router.add_get("/phone", phone_page)
     app.router.add_routes(routes)
     app.cleanup_ctx.append(_phone_page)
+    if demo_every_s is not None:
+        app.cleanup_ctx.append(demo_traffic(demo_every_s))
     app.on_shutdown.append(_close_devices)
     return app
 
 
-def run(host: str, port: int) -> int:
+def run(host: str, port: int, *, demo: bool = False) -> int:
     """Serves the simulated WhatsApp until SIGINT/SIGTERM; answers the exit status."""
-    return serve(create_app(), host, port)
+    return serve(create_app(demo_every_s=DEMO_EVERY_S if demo else None), host, port)
 
 
 async def _phone_page(app: web.Application) -> AsyncIterator[None]:
