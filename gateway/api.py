@@ -8,6 +8,8 @@ from __future__ import annotations
 import asyncio
 import hmac
 import io
+import json
+from datetime import UTC, datetime
 from typing import Any
 
 import qrcode
@@ -23,7 +25,7 @@ from sessions.commands import (
     SetTyping,
 )
 from sessions.events import QRData
-from zapdesk.errors import NotFound, Unauthorized
+from zapdesk.errors import NotFound, Unauthorized, ValidationFailed
 from zapdesk.web import Handler, read_json
 
 routes = web.RouteTableDef()
@@ -169,3 +171,42 @@ async def typing(request: web.Request) -> web.Response:
 @routes.post("/sessions/{session_id}/presence")
 async def presence(request: web.Request) -> web.Response:
     return await _simple(request, PRESENCE)
+
+
+@routes.get("/outbox/parked")
+async def parked(request: web.Request) -> web.Response:
+    """Events core refused (e.g. 422), kept aside with core's answer; nothing is dropped."""
+    try:
+        limit = min(max(int(request.query.get("limit", "100")), 1), 1000)
+    except ValueError:
+        raise ValidationFailed("limit must be a whole number.") from None
+    items = await request.app[keys.OUTBOX].parked(limit)
+    return web.json_response(
+        {
+            "parked": [
+                {
+                    "seq": item.event.seq,
+                    "id": item.event.id,
+                    "session_id": item.event.session_id,
+                    "type": item.event.type,
+                    "status": item.status,
+                    "reason": item.reason,
+                    "parked_at": datetime.fromtimestamp(item.parked_at, UTC).isoformat(),
+                    "event": json.loads(item.event.body),
+                }
+                for item in items
+            ]
+        }
+    )
+
+
+@routes.post("/outbox/parked/{seq}/retry")
+async def retry_parked(request: web.Request) -> web.Response:
+    """Puts a parked event back in line, after its cause was fixed in core."""
+    try:
+        seq = int(request.match_info["seq"])
+    except ValueError:
+        raise NotFound("No such parked event.") from None
+    if not await request.app[keys.OUTBOX].retry_parked(seq):
+        raise NotFound("No such parked event.")
+    return web.Response(status=204)

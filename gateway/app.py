@@ -23,7 +23,6 @@ from zapdesk.db import create_engine
 from zapdesk.web import setup_http
 
 REGISTRY = web.AppKey("registry", Registry)
-OUTBOX = web.AppKey("outbox", Outbox)
 DELIVERY = web.AppKey("delivery", Delivery)
 CREDENTIALS = web.AppKey("credentials", CredentialBackup)
 METRICS = web.AppKey("metrics", CollectorRegistry)
@@ -48,7 +47,7 @@ async def registry_ctx(app: web.Application) -> AsyncIterator[None]:
 async def outbox_ctx(app: web.Application) -> AsyncIterator[None]:
     outbox = Outbox(app[keys.SETTINGS].runtime.data_dir / "outbox.db")
     await outbox.open()
-    app[OUTBOX] = outbox
+    app[keys.OUTBOX] = outbox
     yield
     await outbox.close()
 
@@ -56,7 +55,7 @@ async def outbox_ctx(app: web.Application) -> AsyncIterator[None]:
 async def delivery_ctx(app: web.Application) -> AsyncIterator[None]:
     services = app[keys.SETTINGS].services
     secret = services.webhook_secret.get_secret_value() if services.webhook_secret else ""
-    delivery = Delivery(app[OUTBOX], services.core_endpoint, secret)
+    delivery = Delivery(app[keys.OUTBOX], services.core_endpoint, secret)
     await delivery.start()
     app[DELIVERY] = delivery
     yield
@@ -90,7 +89,7 @@ async def supervisor_ctx(app: web.Application) -> AsyncIterator[None]:
     )
     supervisor = Supervisor(
         app[REGISTRY],
-        app[OUTBOX],
+        app[keys.OUTBOX],
         app[CREDENTIALS],
         plan,
         send_per_minute=gateway.send_per_minute,
@@ -100,7 +99,7 @@ async def supervisor_ctx(app: web.Application) -> AsyncIterator[None]:
     await supervisor.start()
     app[keys.SUPERVISOR] = supervisor
     registry = CollectorRegistry()
-    registry.register(GatewayCollector(supervisor, app[OUTBOX], app[DELIVERY]))
+    registry.register(GatewayCollector(supervisor, app[keys.OUTBOX], app[DELIVERY]))
     app[METRICS] = registry
     periodic = asyncio.create_task(
         app[CREDENTIALS].run_periodic(

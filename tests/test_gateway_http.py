@@ -8,8 +8,11 @@ from typing import Any
 import pytest
 from pydantic import SecretStr
 
-from gateway.app import create_app
+from gateway.app import DELIVERY, create_app
+from gateway.keys import OUTBOX
 from gateway.settings import GatewaySettings, Settings
+from sessions.events import SessionStatusEvent, StatusData
+from sessions.states import SessionState
 from zapdesk.settings import RuntimeSettings, S3Settings, ServiceSettings
 
 TOKEN = "test-gateway-token"
@@ -74,3 +77,29 @@ async def test_bad_requests_get_stable_codes(client: Any) -> None:
     assert bad_send.status == 422
     body = await bad_send.json()
     assert body["error"]["details"]["errors"][0]["field"] == ""
+
+
+async def test_events_core_refused_are_listed_and_can_be_retried(client: Any) -> None:
+    outbox = client.app[OUTBOX]
+    await client.app[DELIVERY].stop()  # core is unreachable here; keep the event where it is
+    event = SessionStatusEvent(
+        session_id="loja",
+        data=StatusData(state=SessionState.CONNECTED, detail="Connected to WhatsApp."),
+    )
+    await outbox.append([event])
+    (stored,) = await outbox.claim(10)
+    await outbox.park(stored.seq, "422 validation_error: chat is not a JID", 422)
+
+    listed = await (await client.get("/outbox/parked", headers=AUTH)).json()
+    assert [(p["id"], p["status"], p["reason"]) for p in listed["parked"]] == [
+        (event.id, 422, "422 validation_error: chat is not a JID")
+    ]
+    assert listed["parked"][0]["event"]["type"] == "session.status"
+    metrics = await (await client.get("/metrics")).text()
+    assert "zapdesk_gateway_outbox_parked 1.0" in metrics
+
+    retried = await client.post(f"/outbox/parked/{stored.seq}/retry", headers=AUTH)
+    assert retried.status == 204
+    assert outbox.depth() == 1
+    again = await client.post(f"/outbox/parked/{stored.seq}/retry", headers=AUTH)
+    assert again.status == 404
