@@ -20,8 +20,22 @@ url: str = config.attributes.get("database_url") or DatabaseSettings.load().url(
 )
 
 
+# Full-text search lives outside the models (FTS5 table and triggers on SQLite, an expression
+# index on PostgreSQL): alembic check must not ask to drop it.
+SEARCH_OBJECTS = ("messages_fts", "ix_messages_body_search")
+
+
+def _include_name(name: str | None, type_: str, parent_names: object) -> bool:
+    return not (name or "").startswith(SEARCH_OBJECTS)
+
+
 def _configure(**kwargs: object) -> None:
-    context.configure(target_metadata=Base.metadata, compare_type=True, **kwargs)
+    context.configure(
+        target_metadata=Base.metadata,
+        compare_type=True,
+        include_name=_include_name,
+        **kwargs,
+    )
 
 
 def _run(connection: Connection) -> None:

@@ -5,18 +5,24 @@ from __future__ import annotations
 from aiohttp import web
 
 from core import health, keys, resources
+from core.api import APIS
+from core.api.openapi import install_docs
 from core.settings import Settings
 from core.webui import setup_webui
 from zapdesk.web import setup_http
 
 MAX_BODY = 1024 * 1024
+VERSION = "0.1.0"
 
 
 def create_app(settings: Settings) -> web.Application:
     app = web.Application(client_max_size=MAX_BODY)
     setup_http(app)
     app[keys.SETTINGS] = settings
-    app.cleanup_ctx.extend([resources.database, resources.redis])
+    app.cleanup_ctx.extend([resources.database, resources.redis, resources.bus])
     app.router.add_routes(health.routes)
+    for api in APIS:
+        api.install(app)
+    install_docs(app, APIS, VERSION)
     setup_webui(app, settings.web.webui_dir)
     return app

@@ -6,6 +6,7 @@ from aiohttp import web
 from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
+from core.realtime.bus import Bus
 from core.settings import Settings
 
 SETTINGS = web.AppKey("settings", Settings)
@@ -13,3 +14,4 @@ ENGINE = web.AppKey("engine", AsyncEngine)
 SESSIONS = web.AppKey("sessions", async_sessionmaker[AsyncSession])
 MIGRATION_HEAD = web.AppKey("migration_head", str)
 REDIS = web.AppKey("redis", Redis)
+BUS = web.AppKey("bus", Bus)

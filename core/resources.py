@@ -9,6 +9,7 @@ from aiohttp import web
 from redis.asyncio import Redis
 
 from core import keys
+from core.realtime.bus import MemoryBus
 from core.storage.migrations import head_revision
 from zapdesk.db import create_engine, session_factory
 
@@ -37,3 +38,11 @@ async def redis(app: web.Application) -> AsyncIterator[None]:
     app[keys.REDIS] = client
     yield
     await client.aclose()
+
+
+async def bus(app: web.Application) -> AsyncIterator[None]:
+    """In-process by default; across replicas through Redis when it is configured."""
+    the_bus = MemoryBus()
+    app[keys.BUS] = the_bus
+    yield
+    await the_bus.close()

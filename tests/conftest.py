@@ -21,8 +21,14 @@ from redis.exceptions import RedisError
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
+from core import keys
+from core.app import create_app
+from core.auth.accounts import create_user
+from core.auth.tokens import issue_access
 from core.settings import DatabaseSettings, RedisSettings, Settings, WebSettings
 from core.storage.migrations import upgrade
+from core.storage.models import Department, Role, department_members
+from sessions.signing import HEADER, sign
 from zapdesk.db import create_engine, session_factory
 from zapdesk.settings import RuntimeSettings, S3Settings, ServiceSettings, masked
 
@@ -174,7 +180,10 @@ def make_settings(tmp_path: Path, database_url: str, **concerns: Any) -> Setting
             webhook_secret=SecretStr("test-webhook-secret"),
             gateway_token=SecretStr("test-gateway-token"),
         ),
-        "web": WebSettings(secret_key=SecretStr("test-secret-key"), webui_dir=tmp_path / "dist"),
+        "web": WebSettings(
+            secret_key=SecretStr("test-secret-key-that-is-long-enough-0123"),
+            webui_dir=tmp_path / "dist",
+        ),
         "database": DatabaseSettings(database_url=database_url),
         "redis": RedisSettings(),
         "s3": S3Settings(),
@@ -226,3 +235,48 @@ def pytest_terminal_summary(terminalreporter: Any) -> None:
         counts = {o: n for (b, o), n in _per_backend.items() if b == name}
         shown = ", ".join(f"{n} {o}" for o, n in sorted(counts.items())) or "not run"
         terminalreporter.write_line(f"{name}: {shown}")
+
+
+# Core as its clients see it: an app on a fresh database, users of every role, signed batches.
+
+
+WEBHOOK_SECRET = "test-webhook-secret"
+
+
+class Desk:
+    """A running core app (``client``) with helpers to make users and sign requests."""
+
+    def __init__(self, client: Any) -> None:
+        self.client = client
+        self.app = client.app
+
+    async def user(
+        self, role: str, email: str | None = None, departments: list[int] | None = None
+    ) -> Any:
+        email = email or f"{role}-{uuid.uuid4().hex[:6]}@empresa.com.br"
+        async with self.app[keys.SESSIONS].begin() as db:
+            user = await create_user(
+                db, email=email, name=role.title(), role=Role(role), password="senha-forte-1"
+            )
+            for department_id in departments or []:
+                if await db.get(Department, department_id) is None:
+                    db.add(Department(id=department_id, name=f"Dep {department_id}"))
+                    await db.flush()
+                await db.execute(
+                    department_members.insert().values(user_id=user.id, department_id=department_id)
+                )
+        return user
+
+    def auth(self, user: Any) -> dict[str, str]:
+        secret = self.app[keys.SETTINGS].web.secret_key.get_secret_value()
+        return {"Authorization": f"Bearer {issue_access(secret, user.id, user.role)}"}
+
+    @staticmethod
+    def signed(body: bytes, secret: str = WEBHOOK_SECRET) -> dict[str, str]:
+        return {HEADER: sign(secret, body), "Content-Type": "application/json"}
+
+
+@pytest.fixture
+async def desk(aiohttp_client: Any, tmp_path: Path, database_url: str) -> Desk:
+    """Core on a fresh migrated database, on SQLite and on PostgreSQL."""
+    return Desk(await aiohttp_client(create_app(make_settings(tmp_path, database_url))))

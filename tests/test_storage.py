@@ -10,8 +10,8 @@ from sqlalchemy import delete, select, text
 from sqlalchemy.exc import IntegrityError, StatementError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from core.accounts import FIRST_ADMIN_EMAIL, create_user, ensure_first_admin
-from core.passwords import verify_password
+from core.auth.accounts import FIRST_ADMIN_EMAIL, create_user, ensure_first_admin
+from core.auth.passwords import verify_password
 from core.storage.models import (
     ActorType,
     Channel,

@@ -102,7 +102,7 @@ def cmd_config(args: argparse.Namespace) -> int:
 
 
 def cmd_user_create(args: argparse.Namespace) -> int:
-    from core.accounts import create_user
+    from core.auth.accounts import create_user
     from core.settings import Settings
     from core.storage.models import Role
     from zapdesk.db import create_engine, session_factory

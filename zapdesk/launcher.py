@@ -41,7 +41,7 @@ class Child:
 
 
 def up(*, simulate: bool = False) -> int:
-    from core.accounts import ensure_first_admin
+    from core.auth.accounts import ensure_first_admin
     from core.settings import Settings as CoreSettings
     from core.storage.migrations import create_database_if_missing, upgrade
     from gateway.settings import Settings as GatewaySettings

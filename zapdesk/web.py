@@ -39,12 +39,8 @@ SECURITY_HEADERS = {
 T = TypeVar("T")
 
 
-async def read_json(request: web.Request, adapter: TypeAdapter[T]) -> T:
-    """The request body parsed into ``adapter``'s type; bad input is a 400/422 naming the field."""
-    try:
-        raw: Any = await request.json()
-    except ValueError:
-        raise BadRequest("The body is not valid JSON.") from None
+def validated(adapter: TypeAdapter[T], raw: Any, where: str = "body") -> T:
+    """``raw`` as ``adapter``'s type, or a 422 ``validation_error`` naming each bad field."""
     try:
         return adapter.validate_python(raw)
     except ValidationError as exc:
@@ -54,8 +50,17 @@ async def read_json(request: web.Request, adapter: TypeAdapter[T]) -> T:
         ]
         first = errors[0]
         raise ValidationFailed(
-            f"{first['field'] or 'body'}: {first['message']}", details={"errors": errors}
+            f"{first['field'] or where}: {first['message']}", details={"errors": errors}
         ) from None
+
+
+async def read_json(request: web.Request, adapter: TypeAdapter[T]) -> T:
+    """The request body parsed into ``adapter``'s type; bad input is a 400/422 naming the field."""
+    try:
+        raw: Any = await request.json()
+    except ValueError:
+        raise BadRequest("The body is not valid JSON.") from None
+    return validated(adapter, raw)
 
 
 def error_response(error: ZapdeskError, headers: dict[str, str] | None = None) -> web.Response:

@@ -1,6 +1,7 @@
 """Every model, imported here so that ``Base.metadata`` knows all tables."""
 
 from core.storage.base import Base
+from core.storage.models.auth import LoginAttempt, RefreshToken
 from core.storage.models.channel import Channel
 from core.storage.models.contact import Contact, ContactIdentity, IdentityKind
 from core.storage.models.conversation import (
@@ -11,7 +12,9 @@ from core.storage.models.conversation import (
     EventKind,
 )
 from core.storage.models.department import Department
+from core.storage.models.media import MediaFile
 from core.storage.models.message import Direction, Message, MessageStatus, MessageType
+from core.storage.models.outbound import OutboundJob
 from core.storage.models.user import Role, User, department_members
 
 __all__ = [
@@ -27,9 +30,13 @@ __all__ = [
     "Direction",
     "EventKind",
     "IdentityKind",
+    "LoginAttempt",
+    "MediaFile",
     "Message",
     "MessageStatus",
     "MessageType",
+    "OutboundJob",
+    "RefreshToken",
     "Role",
     "User",
     "department_members",

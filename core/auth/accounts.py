@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from sqlalchemy import exists, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from core.passwords import generate_password, hash_password
+from core.auth.passwords import generate_password, hash_password
 from core.storage.models import Role, User
 from zapdesk.errors import Conflict, ValidationFailed
 

@@ -1,0 +1,17 @@
+"""The REST API under /api/v1: operations declared with their pydantic models, from which the
+OpenAPI document is generated. Each area is a module with its own ``api``; APIS lists them."""
+
+from __future__ import annotations
+
+from core.api import auth, channels, contacts, conversations, media, realtime, users
+from core.api.routing import Api
+
+APIS: list[Api] = [
+    auth.api,
+    conversations.api,
+    contacts.api,
+    channels.api,
+    users.api,
+    media.api,
+    realtime.api,
+]

@@ -1,0 +1,1 @@
+"""Realtime: the bus that carries changes between core replicas, and the websocket hub."""

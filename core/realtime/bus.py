@@ -1,0 +1,93 @@
+"""The bus: every change core makes is published once, with a sequence number, and reaches the
+websocket hub of every core replica (in-process by default; Redis with ZAPDESK_REDIS_URL).
+
+A ``Notice`` says what changed (``type`` and ``data``), on which ``topic``, and who may see it
+(``audience``). The hub decides per socket; the bus only carries and numbers.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from abc import ABC, abstractmethod
+from collections import deque
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from typing import Any
+
+
+@dataclass(frozen=True)
+class Audience:
+    """Who may see a notice besides supervisors and admins (who see everything).
+
+    Attendants see conversations of their departments, those assigned to them, and
+    conversations with no department yet (the bot or the general queue).
+    """
+
+    department_id: int | None = None
+    assignee_id: int | None = None
+    user_id: int | None = None  # a personal notice (topic "me"): only this user
+
+
+@dataclass(frozen=True)
+class Notice:
+    topic: str  # "inbox", "conversation:<id>", "sessions", "presence", "me"
+    type: str  # "message.created", "conversation.updated", ... (DESIGN.md, Realtime)
+    data: dict[str, Any]
+    audience: Audience = field(default_factory=Audience)
+
+
+@dataclass(frozen=True)
+class Envelope:
+    seq: int
+    notice: Notice
+
+
+class Bus(ABC):
+    """Publish once, deliver to every subscriber of every replica, numbered in one order."""
+
+    @abstractmethod
+    async def publish(self, notices: list[Notice]) -> None: ...
+
+    @abstractmethod
+    def subscribe(self) -> AsyncIterator[Envelope]:
+        """Everything published from now on, in seq order."""
+
+    @abstractmethod
+    async def since(self, seq: int) -> list[Envelope] | None:
+        """What was published after ``seq``, or None when that is no longer kept."""
+
+    async def close(self) -> None:  # noqa: B027 - an optional hook
+        """Releases connections."""
+
+
+class MemoryBus(Bus):
+    """One core process: subscribers are queues, the replay buffer is a bounded deque."""
+
+    def __init__(self, replay: int = 10_000) -> None:
+        self._seq = 0
+        self._history: deque[Envelope] = deque(maxlen=replay)
+        self._subscribers: set[asyncio.Queue[Envelope]] = set()
+
+    async def publish(self, notices: list[Notice]) -> None:
+        for notice in notices:
+            self._seq += 1
+            envelope = Envelope(self._seq, notice)
+            self._history.append(envelope)
+            for queue in self._subscribers:
+                queue.put_nowait(envelope)
+
+    async def subscribe(self) -> AsyncIterator[Envelope]:
+        queue: asyncio.Queue[Envelope] = asyncio.Queue()
+        self._subscribers.add(queue)
+        try:
+            while True:
+                yield await queue.get()
+        finally:
+            self._subscribers.discard(queue)
+
+    async def since(self, seq: int) -> list[Envelope] | None:
+        if seq > self._seq:
+            return None
+        if self._history and seq < self._history[0].seq - 1:
+            return None
+        return [e for e in self._history if e.seq > seq]
