@@ -1,0 +1,138 @@
+"""What the API and the websocket show of each thing: one pydantic model per thing, built
+from the stored rows. The REST responses, the bus notices and the web app all use these."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from core.storage.models import (
+    Channel,
+    Contact,
+    Conversation,
+    ConversationStatus,
+    Direction,
+    Message,
+    MessageStatus,
+    MessageType,
+    Role,
+    User,
+)
+from core.storage.models.conversation import ActorType
+
+
+class View(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+
+class IdentityOut(View):
+    jid: str
+    kind: str
+
+
+class ContactOut(View):
+    id: int
+    name: str | None
+    push_name: str | None
+    phone: str | None
+    email: str | None
+    attributes: dict[str, Any]
+    identities: list[IdentityOut] = Field(default_factory=list)
+    display_name: str = Field(description="Name, else push name, else phone.")
+
+    @classmethod
+    def of(cls, contact: Contact) -> ContactOut:
+        return cls(
+            id=contact.id,
+            name=contact.name,
+            push_name=contact.push_name,
+            phone=contact.phone,
+            email=contact.email,
+            attributes=contact.attributes,
+            identities=[IdentityOut(jid=i.jid, kind=i.kind.value) for i in contact.identities],
+            display_name=contact.name or contact.push_name or contact.phone or "?",
+        )
+
+
+class MessageOut(View):
+    id: int
+    conversation_id: int
+    wa_message_id: str | None
+    client_id: str | None
+    direction: Direction
+    author_type: ActorType
+    author_user_id: int | None
+    type: MessageType
+    body: str
+    media: dict[str, Any] | None
+    quoted_wa_message_id: str | None
+    reactions: dict[str, Any]
+    status: MessageStatus
+    error: str | None
+    sent_at: datetime | None
+    created_at: datetime
+    edited_at: datetime | None
+    revoked_at: datetime | None
+
+    @classmethod
+    def of(cls, message: Message) -> MessageOut:
+        return cls.model_validate(message)
+
+
+class ConversationOut(View):
+    id: int
+    channel_id: int
+    contact_id: int
+    department_id: int | None
+    assignee_id: int | None
+    status: ConversationStatus
+    unread_count: int
+    last_message_at: datetime
+    last_message_preview: str
+    created_at: datetime
+    updated_at: datetime
+    resolved_at: datetime | None
+    contact: ContactOut | None = None
+
+    @classmethod
+    def of(cls, conversation: Conversation, contact: Contact | None = None) -> ConversationOut:
+        out = cls.model_validate(conversation)
+        if contact is not None:
+            out.contact = ContactOut.of(contact)
+        return out
+
+
+class ChannelOut(View):
+    id: int
+    session_id: str
+    name: str
+    phone: str | None
+    jid: str | None
+    status: str
+    status_reason: str | None
+    status_at: datetime | None
+    department_id: int | None
+    created_at: datetime
+
+    @classmethod
+    def of(cls, channel: Channel) -> ChannelOut:
+        return cls.model_validate(channel)
+
+
+class UserOut(View):
+    id: int
+    email: str
+    name: str
+    role: Role
+    is_active: bool
+    created_at: datetime
+    last_login_at: datetime | None
+    department_ids: list[int] = Field(default_factory=list)
+
+    @classmethod
+    def of(cls, user: User, department_ids: list[int] | None = None) -> UserOut:
+        out = cls.model_validate(user)
+        out.department_ids = sorted(department_ids or [])
+        return out
