@@ -7,6 +7,7 @@ import asyncio
 import contextlib
 import json
 import sys
+import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
@@ -80,6 +81,7 @@ class HostProcess:
         self._tasks: list[asyncio.Task[None]] = []
         self._stopping = False
         self.pid: int | None = None
+        self.started_at: float | None = None  # monotonic, once it said hello
 
     @property
     def alive(self) -> bool:
@@ -110,6 +112,7 @@ class HostProcess:
         if hello is None or hello.get("op") != "hello":
             self.kill()
             raise HostError("host_failed", f"host {self.index} exited during start")
+        self.started_at = time.monotonic()
         log.info("host_started", host=self.index, pid=self.pid)
         self._tasks = [
             asyncio.create_task(self._read(stdout), name=f"host-{self.index}-read"),

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import random
 import re
+import time
 from collections import Counter
 from collections.abc import Coroutine
 from dataclasses import dataclass, field
@@ -52,6 +53,8 @@ log = structlog.get_logger("gateway.supervisor")
 SESSION_ID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 RESTORE_STAGGER_S = 0.05
 HOST_BACKOFF_S = (0.2, 1.0, 2.0, 5.0, 10.0, 30.0)
+# A host that ran this long before dying gets the shortest restart delay again.
+STABLE_S = 300.0
 
 
 class SessionUnavailable(ZapdeskError):
@@ -134,7 +137,20 @@ class Supervisor:
         self.spawn(self._restore(running), "restore-sessions")
 
     async def _restore(self, session_ids: list[str]) -> None:
-        """Starts every linked session, a little apart, so a restart does not stampede."""
+        """Starts every linked session, a little apart, so a restart does not stampede.
+
+        The hosts they need are started first, side by side: a host takes a moment to import
+        its driver, and doing that one after another would dominate a large restore.
+        """
+        needed = -(-len(session_ids) // self.plan.capacity)
+        async with self._placing:
+            missing = [i for i in range(needed) if i not in self.hosts]
+            spawned = await asyncio.gather(
+                *(self._new_host(i) for i in missing), return_exceptions=True
+            )
+        for index, outcome in zip(missing, spawned, strict=True):
+            if isinstance(outcome, BaseException):
+                log.error("host_start_failed", host=index, error=repr(outcome))
         for session_id in session_ids:
             try:
                 await self.start_session(session_id)
@@ -326,6 +342,8 @@ class Supervisor:
     async def _recover(self, dead: HostProcess) -> None:
         sessions = sorted(dead.sessions)
         await self._publish_status(sessions, SessionState.RECONNECTING, Reason.HOST_CRASHED)
+        if dead.started_at is not None and time.monotonic() - dead.started_at > STABLE_S:
+            self._restarts_by_index[dead.index] = 0  # it ran well for a while: start over
         attempt = self._restarts_by_index[dead.index]
         self._restarts_by_index[dead.index] += 1
         delay = HOST_BACKOFF_S[min(attempt, len(HOST_BACKOFF_S) - 1)]
