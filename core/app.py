@@ -5,8 +5,9 @@ from __future__ import annotations
 from aiohttp import web
 
 from core import health, keys, resources
-from core.api import APIS
+from core.api import APIS, internal
 from core.api.openapi import install_docs
+from core.realtime import hub as realtime_hub
 from core.settings import Settings
 from core.webui import setup_webui
 from zapdesk.web import setup_http
@@ -20,7 +21,10 @@ def create_app(settings: Settings) -> web.Application:
     setup_http(app)
     app[keys.SETTINGS] = settings
     app.cleanup_ctx.extend([resources.database, resources.redis, resources.bus])
+    app.cleanup_ctx.extend([resources.gateway, resources.media, resources.outbound])
     app.router.add_routes(health.routes)
+    realtime_hub.setup(app)  # the websocket route, the hub (after the bus) and its shutdown
+    app.router.add_routes(internal.routes)
     for api in APIS:
         api.install(app)
     install_docs(app, APIS, VERSION)

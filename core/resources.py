@@ -9,7 +9,13 @@ from aiohttp import web
 from redis.asyncio import Redis
 
 from core import keys
-from core.realtime.bus import MemoryBus
+from core.gateway_client import GATEWAY, GatewayClient
+from core.media import MEDIA_STORE, open_store
+from core.outbound.typing import TYPING, TypingThrottle
+from core.outbound.worker import OUTBOUND, OutboundWorker
+from core.realtime.bus import Bus, MemoryBus
+from core.realtime.config import REALTIME, RealtimeConfig
+from core.realtime.redis_bus import RedisBus
 from core.storage.migrations import head_revision
 from zapdesk.db import create_engine, session_factory
 
@@ -42,7 +48,48 @@ async def redis(app: web.Application) -> AsyncIterator[None]:
 
 async def bus(app: web.Application) -> AsyncIterator[None]:
     """In-process by default; across replicas through Redis when it is configured."""
-    the_bus = MemoryBus()
+    config = app.get(REALTIME) or RealtimeConfig()
+    the_bus: Bus
+    if app[keys.SETTINGS].redis.redis_url is None:
+        the_bus = MemoryBus(replay=config.replay)
+    else:
+        redis_bus = RedisBus(
+            app[keys.REDIS],
+            prefix=config.redis_prefix,
+            replay=config.replay,
+            block_ms=config.redis_block_ms,
+        )
+        await redis_bus.start()
+        the_bus = redis_bus
     app[keys.BUS] = the_bus
     yield
     await the_bus.close()
+
+
+async def gateway(app: web.Application) -> AsyncIterator[None]:
+    """One HTTP client to the gateway for the whole app."""
+    client = GatewayClient(app[keys.SETTINGS])
+    app[GATEWAY] = client
+    yield
+    await client.close()
+
+
+async def media(app: web.Application) -> AsyncIterator[None]:
+    store = open_store(app[keys.SETTINGS])
+    app[MEDIA_STORE] = store
+    yield
+    await store.close()
+
+
+async def outbound(app: web.Application) -> AsyncIterator[None]:
+    """The outbound worker (one per replica) and the typing throttle; after the database, the
+    bus, the gateway client and the media store, and stopped before them."""
+    settings = app[keys.SETTINGS]
+    worker = OutboundWorker(
+        app[keys.SESSIONS], app[GATEWAY], app[MEDIA_STORE], app[keys.BUS], settings.outbound
+    )
+    app[OUTBOUND] = worker
+    app[TYPING] = TypingThrottle(settings.outbound.typing_throttle_s)
+    worker.start()
+    yield
+    await worker.stop()

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import ipaddress
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from pydantic import Field, SecretStr, field_validator
@@ -67,6 +68,127 @@ class RedisSettings(Concern):
     )
 
 
+IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+
+class AuthSettings(Concern):
+    title = "Sign-in"
+
+    refresh_token_days: int = Field(
+        30, ge=1, le=365, description="Days a sign-in lasts without use (refresh-token lifetime)."
+    )
+    login_max_failures: int = Field(
+        5,
+        ge=1,
+        le=1000,
+        description="Failed sign-ins allowed per account and per address in the window; "
+        "further attempts are refused (429) until the oldest failure leaves it.",
+    )
+    login_window_seconds: int = Field(
+        900, ge=1, le=86400, description="Window in which failed sign-ins are counted."
+    )
+    trusted_proxies: str | None = Field(
+        None,
+        description="Comma-separated addresses or networks of reverse proxies whose "
+        "`X-Forwarded-For` is believed. Unset: the connecting address is the client's.",
+    )
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _networks(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        entries = [entry.strip() for entry in value.split(",") if entry.strip()]
+        # Normalized, so a typo fails at start-up instead of silently trusting nobody.
+        return ",".join(str(ipaddress.ip_network(entry, strict=False)) for entry in entries) or None
+
+    @property
+    def proxy_networks(self) -> tuple[IPNetwork, ...]:
+        if not self.trusted_proxies:
+            return ()
+        return tuple(ipaddress.ip_network(entry) for entry in self.trusted_proxies.split(","))
+
+
+class InboxSettings(Concern):
+    title = "Inbox"
+
+    reopen_window_s: int = Field(
+        86_400,
+        ge=0,
+        description=(
+            "A customer's message sent within this many seconds after their conversation was "
+            "resolved reopens it; a later one starts a new conversation."
+        ),
+    )
+
+
+DEFAULT_MEDIA_TYPES = ",".join(
+    [
+        "image/jpeg",
+        "image/png",
+        "image/webp",
+        "audio/ogg",
+        "audio/mpeg",
+        "audio/mp4",
+        "video/mp4",
+        "application/pdf",
+        "application/msword",
+        "application/vnd.openxmlformats-officedocument.wordprocessingml.document",
+        "application/vnd.ms-excel",
+        "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+        "application/vnd.ms-powerpoint",
+        "application/vnd.openxmlformats-officedocument.presentationml.presentation",
+    ]
+)
+
+
+class OutboundSettings(Concern):
+    title = "Sending"
+
+    send_timeout_s: float = Field(
+        30, gt=0, le=600, description="How long one send may take at the gateway before a retry."
+    )
+    send_retry_base_s: float = Field(
+        1, gt=0, le=3600, description="First retry delay; it doubles per attempt (with jitter)."
+    )
+    send_retry_max_s: float = Field(
+        300, gt=0, le=86400, description="Longest delay between two attempts of one send."
+    )
+    send_max_attempts: int = Field(
+        30, ge=1, le=10_000, description="Attempts before a message is marked failed."
+    )
+    send_max_age_s: int = Field(
+        86_400, ge=1, description="A message not sent within this many seconds is marked failed."
+    )
+    send_poll_s: float = Field(
+        5, gt=0, le=3600, description="How often the sender looks for due retries when idle."
+    )
+    send_lock_s: float = Field(
+        120,
+        gt=0,
+        le=3600,
+        description="How long a core holds a send it took; after that another replica may.",
+    )
+    typing_throttle_s: float = Field(
+        3, ge=0, le=60, description="At most one typing indicator per conversation this often."
+    )
+
+
+class MediaSettings(Concern):
+    title = "Media"
+
+    media_max_bytes: int = Field(
+        16 * 1024 * 1024, ge=1, description="Largest file an attendant may upload, in bytes."
+    )
+    media_types: str = Field(
+        DEFAULT_MEDIA_TYPES, description="Comma-separated MIME types an attendant may upload."
+    )
+
+    @property
+    def allowed_types(self) -> frozenset[str]:
+        return frozenset(t.strip().lower() for t in self.media_types.split(",") if t.strip())
+
+
 @dataclass(frozen=True)
 class Settings:
     runtime: RuntimeSettings
@@ -75,6 +197,11 @@ class Settings:
     database: DatabaseSettings
     redis: RedisSettings
     s3: S3Settings
+    # Defaults when built in code; load() reads the environment.
+    auth: AuthSettings = field(default_factory=AuthSettings.model_construct)
+    inbox: InboxSettings = field(default_factory=InboxSettings.model_construct)
+    outbound: OutboundSettings = field(default_factory=OutboundSettings.model_construct)
+    media: MediaSettings = field(default_factory=MediaSettings.model_construct)
 
     @property
     def database_url(self) -> str:
@@ -94,4 +221,8 @@ class Settings:
             database=DatabaseSettings.load(),
             redis=RedisSettings.load(),
             s3=S3Settings.load(),
+            auth=AuthSettings.load(),
+            inbox=InboxSettings.load(),
+            outbound=OutboundSettings.load(),
+            media=MediaSettings.load(),
         )

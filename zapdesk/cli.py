@@ -71,7 +71,15 @@ def cmd_migrate(args: argparse.Namespace) -> int:
 
 def all_concerns() -> list[type[Concern]]:
     """Every settings class, in the order the configuration reference lists them."""
-    from core.settings import DatabaseSettings, RedisSettings, WebSettings
+    from core.settings import (
+        AuthSettings,
+        DatabaseSettings,
+        InboxSettings,
+        MediaSettings,
+        OutboundSettings,
+        RedisSettings,
+        WebSettings,
+    )
     from gateway.settings import GatewaySettings
     from zapdesk.settings import S3Settings, ServiceSettings
 
@@ -81,6 +89,10 @@ def all_concerns() -> list[type[Concern]]:
         DatabaseSettings,
         RedisSettings,
         WebSettings,
+        AuthSettings,
+        InboxSettings,
+        OutboundSettings,
+        MediaSettings,
         GatewaySettings,
         S3Settings,
     ]

@@ -36,8 +36,7 @@ SQLITE_SEARCH = [
     "INSERT INTO messages_fts(rowid, body) SELECT id, body FROM messages",
 ]
 POSTGRES_SEARCH = (
-    "CREATE INDEX ix_messages_body_search ON messages "
-    "USING gin (to_tsvector('portuguese', body))"
+    "CREATE INDEX ix_messages_body_search ON messages USING gin (to_tsvector('portuguese', body))"
 )
 
 

@@ -9,7 +9,7 @@ from core.auth.tokens import read_access
 from core.storage.models import User
 from zapdesk.errors import Unauthorized
 
-CURRENT_USER = "zapdesk.user"
+CURRENT_USER = web.RequestKey("zapdesk_user", User)
 
 
 def bearer(request: web.Request) -> str | None:
@@ -20,9 +20,8 @@ def bearer(request: web.Request) -> str | None:
 
 async def authenticate(request: web.Request) -> User:
     """The active user whose access token the request carries; Unauthorized otherwise."""
-    cached = request.get(CURRENT_USER)
-    if isinstance(cached, User):
-        return cached
+    if CURRENT_USER in request:
+        return request[CURRENT_USER]
     token = bearer(request)
     if token is None:
         raise Unauthorized("Sign in to continue.", details={"reason": "missing"})

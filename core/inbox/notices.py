@@ -1,0 +1,118 @@
+"""What a batch changed, and the notices that tell the desk about it once it is committed.
+
+Each changed thing is shown once, in its final state, through the same views as the API
+(``MessageOut``, ``ConversationOut``, ``ChannelOut``), serialized once. Every notice carries the
+conversation's audience so the hub shows it only to whom may see it.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from core.realtime.bus import Audience, Notice
+from core.storage.models import Channel, Contact, Conversation, Message
+from core.views import ChannelOut, ConversationOut, MessageOut
+
+INBOX = "inbox"
+SESSIONS = "sessions"
+
+
+def conversation_topic(conversation_id: int) -> str:
+    return f"conversation:{conversation_id}"
+
+
+def audience_of(conversation: Conversation | None) -> Audience:
+    if conversation is None:
+        return Audience()
+    return Audience(department_id=conversation.department_id, assignee_id=conversation.assignee_id)
+
+
+class Changes:
+    """Ordered sets of what changed (insertion order is the order notices go out)."""
+
+    def __init__(self) -> None:
+        self.channels: dict[Channel, None] = {}
+        self.conversations_created: dict[Conversation, None] = {}
+        self.conversations_updated: dict[Conversation, None] = {}
+        self.messages_created: dict[Message, None] = {}
+        self.messages_updated: dict[Message, None] = {}
+        self.linking: dict[str, dict[str, Any]] = {}
+        self.typing: list[tuple[Conversation, str, dict[str, Any]]] = []
+
+    def channel_updated(self, channel: Channel) -> None:
+        self.channels[channel] = None
+
+    def conversation_created(self, conversation: Conversation) -> None:
+        self.conversations_created[conversation] = None
+
+    def conversation_updated(self, conversation: Conversation) -> None:
+        if conversation not in self.conversations_created:
+            self.conversations_updated[conversation] = None
+
+    def message_created(self, message: Message) -> None:
+        self.messages_created[message] = None
+
+    def message_updated(self, message: Message) -> None:
+        if message not in self.messages_created:
+            self.messages_updated[message] = None
+
+    def link_code(self, session_id: str, data: dict[str, Any]) -> None:
+        """The newest QR (or pairing code) of a session: older ones are already useless."""
+        self.linking[session_id] = data
+
+    def typing_changed(self, conversation: Conversation, kind: str, data: dict[str, Any]) -> None:
+        self.typing.append((conversation, kind, data))
+
+    async def notices(
+        self,
+        db: AsyncSession,
+        contacts: dict[int, Contact],
+        conversations: dict[int, Conversation],
+    ) -> list[Notice]:
+        """The notices, built from the flushed rows (ids known) before the commit."""
+        shown = [*self.conversations_created, *self.conversations_updated]
+        missing = {c.contact_id for c in shown} - contacts.keys()
+        if missing:
+            found = await db.scalars(select(Contact).where(Contact.id.in_(missing)))
+            contacts = {**contacts, **{c.id: c for c in found}}
+        for conversation in shown:
+            conversations.setdefault(conversation.id, conversation)
+
+        notices = [
+            Notice(SESSIONS, "session.updated", ChannelOut.of(channel).model_dump(mode="json"))
+            for channel in self.channels
+        ]
+        for conversation in self.conversations_created:
+            notices.append(self._conversation(conversation, contacts, "conversation.created"))
+        for kind, messages in (
+            ("message.created", self.messages_created),
+            ("message.updated", self.messages_updated),
+        ):
+            for message in messages:
+                notices.append(
+                    Notice(
+                        conversation_topic(message.conversation_id),
+                        kind,
+                        MessageOut.of(message).model_dump(mode="json"),
+                        audience_of(conversations.get(message.conversation_id)),
+                    )
+                )
+        for conversation in self.conversations_updated:
+            notices.append(self._conversation(conversation, contacts, "conversation.updated"))
+        for data in self.linking.values():
+            notices.append(Notice(SESSIONS, "session.qr", data))
+        for conversation, kind, data in self.typing:
+            notices.append(
+                Notice(conversation_topic(conversation.id), kind, data, audience_of(conversation))
+            )
+        return notices
+
+    @staticmethod
+    def _conversation(
+        conversation: Conversation, contacts: dict[int, Contact], kind: str
+    ) -> Notice:
+        view = ConversationOut.of(conversation, contacts.get(conversation.contact_id))
+        return Notice(INBOX, kind, view.model_dump(mode="json"), audience_of(conversation))

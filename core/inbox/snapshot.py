@@ -1,0 +1,157 @@
+"""The rows one batch needs, loaded with a few queries up front rather than one per event.
+
+Rows the batch may change (messages, conversations) are locked (``FOR UPDATE`` on PostgreSQL;
+SQLite serializes writers anyway), so that a batch and a desk action touching the same
+conversation apply one after the other. (No ``ORDER BY`` with the lock: on PostgreSQL the pair
+made the query several times slower; a deadlock between two batches is retried instead.)
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import func, or_, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from core.inbox.contacts import canonical, identities_of
+from core.inbox.lifecycle import ENDED
+from core.inbox.sql import among, chunked
+from core.storage.models import Channel, Contact, ContactIdentity, Conversation, Message
+from sessions.events import (
+    ChatPresenceEvent,
+    ContactUpdatedEvent,
+    Event,
+    MessageEditedEvent,
+    MessageReactionEvent,
+    MessageReceivedEvent,
+    MessageRevokedEvent,
+    MessageSentEvent,
+    MessageStatusEvent,
+)
+
+
+@dataclass
+class Wanted:
+    """What the events refer to."""
+
+    jids: set[str] = field(default_factory=set)
+    wa_ids: set[str] = field(default_factory=set)
+    client_ids: set[str] = field(default_factory=set)
+
+    @classmethod
+    def of(cls, events: Sequence[Event]) -> Wanted:
+        wanted = cls()
+        for event in events:
+            if isinstance(event, MessageReceivedEvent | MessageSentEvent):
+                data = event.data
+                wanted.wa_ids.add(data.wa_id)
+                if data.client_id:
+                    wanted.client_ids.add(data.client_id)
+                peers = [data.chat] if data.from_me else [data.chat, data.sender]
+                wanted.jids.update(identities_of(peers))
+            elif isinstance(event, MessageStatusEvent):
+                wanted.wa_ids.update(event.data.wa_ids)
+                if event.data.client_id:
+                    wanted.client_ids.add(event.data.client_id)
+            elif isinstance(event, MessageEditedEvent | MessageRevokedEvent | MessageReactionEvent):
+                wanted.wa_ids.add(event.data.wa_id)
+            elif isinstance(event, ContactUpdatedEvent):
+                wanted.jids.update(identities_of([event.data.peer]))
+            elif isinstance(event, ChatPresenceEvent):
+                wanted.jids.add(canonical(event.data.chat))
+        return wanted
+
+
+@dataclass
+class Snapshot:
+    owners: dict[str, Contact]  # JID → contact
+    messages: dict[tuple[int, str], Message]  # (channel id, WhatsApp id) → message
+    by_client: dict[str, Message]  # the desk's client_id → message
+    conversations: dict[int, Conversation]
+
+
+async def _all(db: AsyncSession, statement: Any) -> list[Any]:
+    return list(await db.scalars(statement))
+
+
+async def load(
+    db: AsyncSession, events: Sequence[Event], channels: Collection[Channel]
+) -> Snapshot:
+    wanted = Wanted.of(events)
+    channel_ids = [channel.id for channel in channels]
+
+    contact_ids: set[int] = set()
+    for jids in chunked(wanted.jids):
+        rows = await db.execute(
+            select(ContactIdentity.contact_id).where(among(db, ContactIdentity.jid, jids))
+        )
+        contact_ids.update(rows.scalars())
+    owners: dict[str, Contact] = {}
+    for ids in chunked(contact_ids):
+        for contact in await _all(db, select(Contact).where(among(db, Contact.id, ids))):
+            for identity in contact.identities:
+                owners[identity.jid] = contact
+
+    messages = await messages_by_wa_id(db, channel_ids, wanted.wa_ids)
+    found = list(messages.values())
+    by_client: dict[str, Message] = {}
+    for client_ids in chunked(wanted.client_ids):
+        found += await _all(
+            db,
+            select(Message).where(among(db, Message.client_id, client_ids)).with_for_update(),
+        )
+    for message in found:
+        if message.wa_message_id is not None:
+            messages[(message.channel_id, message.wa_message_id)] = message
+        if message.client_id is not None:
+            by_client[message.client_id] = message
+
+    conversations: dict[int, Conversation] = {}
+    for ids in chunked(contact_ids):
+        # Each pair's active conversations and its latest one (to reopen or continue).
+        pair = (
+            among(db, Conversation.contact_id, ids),
+            among(db, Conversation.channel_id, channel_ids),
+        )
+        latest = (
+            select(func.max(Conversation.id))
+            .where(*pair)
+            .group_by(Conversation.contact_id, Conversation.channel_id)
+        )
+        for conversation in await _all(
+            db,
+            select(Conversation)
+            .where(*pair, or_(Conversation.status.not_in(ENDED), Conversation.id.in_(latest)))
+            .with_for_update(),
+        ):
+            conversations[conversation.id] = conversation
+    referenced = {message.conversation_id for message in found} - conversations.keys()
+    for ids in chunked(referenced):
+        for conversation in await _all(
+            db,
+            select(Conversation).where(among(db, Conversation.id, ids)).with_for_update(),
+        ):
+            conversations[conversation.id] = conversation
+    return Snapshot(owners, messages, by_client, conversations)
+
+
+async def messages_by_wa_id(
+    db: AsyncSession, channel_ids: Collection[int], wa_ids: Collection[str]
+) -> dict[tuple[int, str], Message]:
+    """The messages with these WhatsApp ids on these channels, locked for this batch."""
+    found: dict[tuple[int, str], Message] = {}
+    for chunk in chunked(wa_ids):
+        for message in await _all(
+            db,
+            select(Message)
+            .where(
+                among(db, Message.channel_id, list(channel_ids)),
+                among(db, Message.wa_message_id, chunk),
+            )
+            .with_for_update(),
+        ):
+            if message.wa_message_id is not None:
+                found[(message.channel_id, message.wa_message_id)] = message
+    return found
