@@ -189,6 +189,28 @@ class MediaSettings(Concern):
         return frozenset(t.strip().lower() for t in self.media_types.split(",") if t.strip())
 
 
+class RealtimeSettings(Concern):
+    title = "Realtime"
+
+    ws_send_queue: int = Field(
+        256,
+        ge=1,
+        le=100_000,
+        description="Frames waiting for one websocket; a browser that falls this far behind "
+        "is disconnected so it never slows the others.",
+    )
+    ws_replay: int = Field(
+        10_000,
+        ge=10,
+        le=10_000_000,
+        description="Changes kept for reconnecting browsers (memory, or the Redis stream); "
+        "one further behind reloads instead.",
+    )
+    redis_prefix: str = Field(
+        "zapdesk", min_length=1, max_length=64, description="Prefix of core's Redis keys."
+    )
+
+
 @dataclass(frozen=True)
 class Settings:
     runtime: RuntimeSettings
@@ -202,6 +224,7 @@ class Settings:
     inbox: InboxSettings = field(default_factory=InboxSettings.model_construct)
     outbound: OutboundSettings = field(default_factory=OutboundSettings.model_construct)
     media: MediaSettings = field(default_factory=MediaSettings.model_construct)
+    realtime: RealtimeSettings = field(default_factory=RealtimeSettings.model_construct)
 
     @property
     def database_url(self) -> str:
@@ -225,4 +248,5 @@ class Settings:
             inbox=InboxSettings.load(),
             outbound=OutboundSettings.load(),
             media=MediaSettings.load(),
+            realtime=RealtimeSettings.load(),
         )

@@ -134,3 +134,13 @@ def test_an_unreachable_database_is_one_clear_line(command: str) -> None:
     assert "127.0.0.1:1" in result.stderr
     assert "Traceback" not in result.stderr
     assert "hunter2" not in result.stderr
+
+
+def test_realtime_limits_come_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    from core.app import create_app
+    from core.realtime.config import REALTIME
+
+    monkeypatch.setenv("ZAPDESK_WS_SEND_QUEUE", "7")
+    monkeypatch.setenv("ZAPDESK_WS_REPLAY", "500")
+    limits = create_app(Settings.load())[REALTIME]
+    assert (limits.send_queue, limits.replay) == (7, 500)

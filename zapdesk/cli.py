@@ -77,6 +77,7 @@ def all_concerns() -> list[type[Concern]]:
         InboxSettings,
         MediaSettings,
         OutboundSettings,
+        RealtimeSettings,
         RedisSettings,
         WebSettings,
     )
@@ -93,6 +94,7 @@ def all_concerns() -> list[type[Concern]]:
         InboxSettings,
         OutboundSettings,
         MediaSettings,
+        RealtimeSettings,
         GatewaySettings,
         S3Settings,
     ]

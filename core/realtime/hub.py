@@ -43,7 +43,10 @@ HUB = web.AppKey("realtime_hub", Hub)
 
 def setup(app: web.Application) -> None:
     """Installs the hub (after the bus), its shutdown and the websocket route."""
-    app[REALTIME] = RealtimeConfig()
+    limits = app[keys.SETTINGS].realtime
+    app[REALTIME] = RealtimeConfig(
+        send_queue=limits.ws_send_queue, replay=limits.ws_replay, redis_prefix=limits.redis_prefix
+    )
     app.cleanup_ctx.append(hub_context)
     app.on_shutdown.append(_going_away)
     app.router.add_get(PATH, websocket)
