@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import json
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any, ClassVar
 from urllib.parse import quote
@@ -21,6 +23,8 @@ log = structlog.get_logger("core.gateway_client")
 
 # A receipt is a courtesy to the customer; an attendant must not wait long for it.
 READ_TIMEOUT = aiohttp.ClientTimeout(total=3)
+# A large file may take long to stream; a gateway that stops sending may not.
+MEDIA_TIMEOUT = aiohttp.ClientTimeout(total=None, sock_connect=5, sock_read=30)
 
 
 def _url(settings: Settings, session_id: str, action: str) -> str:
@@ -167,6 +171,24 @@ class GatewayClient:
             return SendResult.model_validate(reply.json())
         except (ValueError, ValidationError):
             raise refused(502, "gateway_error", "The gateway answered nonsense.", {}) from None
+
+    @contextlib.asynccontextmanager
+    async def media(self, key: str) -> AsyncIterator[aiohttp.ClientResponse]:
+        """A file customers sent (``GET /media/{key}``), as an open response to stream from.
+        A missing file raises the gateway's 404 (``media_not_found``) through ``refused``."""
+        path = f"/media/{quote(key, safe='')}"
+        try:
+            response = await self._http.get(self._base + path, timeout=MEDIA_TIMEOUT)
+        except (aiohttp.ClientError, TimeoutError, OSError) as exc:
+            log.warning("gateway_unreachable", path="/media", error=type(exc).__name__)
+            raise GatewayUnavailable(details={"reason": type(exc).__name__}) from None
+        try:
+            if response.status >= 400:
+                body = await response.read()
+                raise _refusal(Reply(response.status, response.content_type, body))
+            yield response
+        finally:
+            response.release()
 
     async def typing(self, session_id: str, command: SetTyping, *, timeout_s: float = 3) -> None:
         await self.call(

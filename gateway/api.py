@@ -1,4 +1,4 @@
-"""The gateway's HTTP API (token-protected): sessions, QR codes, pairing, sending.
+"""The gateway's HTTP API (token-protected): sessions, QR codes, pairing, sending, media.
 
 Core is its main client; an operator can use it with curl and the gateway token.
 """
@@ -18,6 +18,7 @@ from aiohttp import web
 from pydantic import BaseModel, Field, TypeAdapter
 
 from gateway import keys
+from gateway.media import MediaStore
 from sessions.commands import (
     SEND,
     MarkRead,
@@ -210,3 +211,12 @@ async def retry_parked(request: web.Request) -> web.Response:
     if not await request.app[keys.OUTBOX].retry_parked(seq):
         raise NotFound("No such parked event.")
     return web.Response(status=204)
+
+
+@routes.get("/media/{key}")
+async def get_media(request: web.Request) -> web.FileResponse:
+    """A file a customer sent, by the ``Media.key`` of its event (the hex SHA-256)."""
+    store = MediaStore(request.app[keys.SETTINGS].runtime.data_dir / "media")
+    found = await asyncio.to_thread(store.find, request.match_info["key"])
+    headers = {"Content-Type": found.mime, "Cache-Control": "private, max-age=86400"}
+    return web.FileResponse(found.path, headers=headers)

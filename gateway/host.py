@@ -23,6 +23,7 @@ import structlog
 from pydantic import ValidationError
 
 from gateway.frames import Frame, FrameError, encode, encode_events, read_frame
+from gateway.media import MediaStore
 from sessions.commands import (
     COMMAND,
     Logout,
@@ -52,16 +53,21 @@ class CommandFailed(Exception):
         self.message = message
 
 
-def make_driver(name: str, options: dict[str, Any]) -> Driver:
+def make_driver(name: str, options: dict[str, Any], media_dir: Path | None = None) -> Driver:
+    """The driver, given where incoming media goes (``<data_dir>/media``, next to the
+    sessions' workdir, unless the options name a ``media_dir``)."""
+    options = dict(options)
+    root = Path(options.pop("media_dir", None) or media_dir or "media")
+    save_media = MediaStore(root).save
     driver: Driver
     if name == "sim":
         from sessions.drivers.sim import SimDriver
 
-        driver = SimDriver(**options)
+        driver = SimDriver(**options, save_media=save_media)
     elif name == "neonize":
         from sessions.drivers.neonize_driver import NeonizeDriver
 
-        driver = NeonizeDriver(**options)
+        driver = NeonizeDriver(**options, save_media=save_media)
     else:
         raise SystemExit(f"unknown driver {name!r}")
     return driver
@@ -241,7 +247,7 @@ async def run(driver_name: str, options: dict[str, Any], capacity: int, workdir:
     await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(reader), sys.stdin)
     out, _ = await loop.connect_write_pipe(asyncio.Protocol, os.fdopen(frames_fd, "wb", 0))
 
-    driver = make_driver(driver_name, options)
+    driver = make_driver(driver_name, options, workdir.parent / "media")
     await driver.open(capacity)
     host = Host(driver, workdir, out)
     host.send({"op": "hello", "pid": os.getpid(), "driver": driver_name, "capacity": capacity})

@@ -46,6 +46,7 @@ EXPECTED: dict[tuple[str, str], set[str]] = {
     ("POST", "/users/{id}/password"): ADMIN,
     ("POST", "/media"): ALL,
     ("GET", "/media/{id}"): ALL,
+    ("GET", "/messages/{id}/media"): ALL,
     ("POST", "/ws/ticket"): ALL,
 }
 

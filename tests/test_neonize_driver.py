@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import hashlib
 import io
 import json
 import os
@@ -25,6 +26,7 @@ import pytest
 from aiohttp import web
 from PIL import Image
 
+from gateway.media import MediaStore
 from sessions.commands import (
     MarkRead,
     OutgoingMedia,
@@ -43,6 +45,7 @@ from sessions.events import (
     Media,
     MessageKind,
     MessageReactionEvent,
+    MessageReceivedEvent,
     MessageSentEvent,
     PresenceState,
     SessionQREvent,
@@ -618,3 +621,69 @@ def test_the_gate_keeps_go_alive_under_concurrent_connects_and_stops(tmp_path: P
     assert result["exclusive_sections"] == 320 * 2 + 6 * 2  # every connect and stop, alone
     assert result["contended_reads"] > 100  # readers really waited on connects and stops
     assert result["max_concurrent_readers"] > 1  # and ran alongside each other otherwise
+
+
+# Incoming media: downloaded through the FFI (DownloadAny) before the message is emitted.
+
+
+def image_event(data: bytes, wa_id: str) -> Any:
+    part = E.ImageMessage(
+        mimetype="image/png",
+        caption="my receipt",
+        fileSHA256=hashlib.sha256(data).digest(),
+        fileLength=len(data),
+        width=2,
+        height=2,
+    )
+    return message_event(E.Message(imageMessage=part), wa_id=wa_id)
+
+
+async def test_a_received_image_is_downloaded_and_stored_before_it_is_emitted(
+    host: Callable[..., Any], tmp_path: Path
+) -> None:
+    data = b"\x89PNG\r\n\x1a\n" + os.urandom(300)
+    store = MediaStore(tmp_path / "media")
+    h: Host = await host(save_media=store.save)
+    go = await online(h)
+    go.answers["DownloadAny"] = N.DownloadReturnFunction(Binary=data).SerializeToString()
+
+    await push(
+        h.clients.client,
+        image_event(data, "IMG1"),
+        message_event(E.Message(conversation="and?"), wa_id="T1"),
+    )
+    text = await h.emitted.until(
+        lambda e: isinstance(e, MessageReceivedEvent) and e.data.wa_id == "T1"
+    )
+    received = h.emitted.of(MessageReceivedEvent)
+    assert [e.data.wa_id for e in received] == ["IMG1", "T1"]  # the text waited its turn
+    media = received[0].data.media
+    key = hashlib.sha256(data).hexdigest()
+    assert (media.key, media.sha256, media.size, media.mime) == (key, key, len(data), "image/png")
+    assert text.data.media is None
+    stored = store.find(key)
+    assert (stored.path.read_bytes(), stored.mime) == (data, "image/png")
+    asked = E.Message.FromString(go.args("DownloadAny")[0][1])
+    assert asked.imageMessage.caption == "my receipt"
+
+    # The same picture again is stored once.
+    await push(h.clients.client, image_event(data, "IMG2"))
+    await h.emitted.until(lambda e: isinstance(e, MessageReceivedEvent) and e.data.wa_id == "IMG2")
+    assert sorted(p.name for p in (tmp_path / "media").iterdir()) == [key, f"{key}.json"]
+
+
+async def test_a_failed_download_still_delivers_the_message_without_a_key(
+    host: Callable[..., Any], tmp_path: Path
+) -> None:
+    store = MediaStore(tmp_path / "media")
+    h: Host = await host(save_media=store.save, max_media_bytes=100)
+    go = await online(h)
+    go.answers["DownloadAny"] = N.DownloadReturnFunction(Error="media expired").SerializeToString()
+
+    await push(h.clients.client, image_event(b"x" * 50, "GONE"), image_event(b"y" * 500, "BIG"))
+    await h.emitted.until(lambda e: isinstance(e, MessageReceivedEvent) and e.data.wa_id == "BIG")
+    gone, big = h.emitted.of(MessageReceivedEvent)
+    assert (gone.data.wa_id, gone.data.media.key, gone.data.media.size) == ("GONE", None, 50)
+    assert big.data.media.key is None
+    assert len(go.args("DownloadAny")) == 1  # too large to even try
+    assert not (tmp_path / "media").exists()

@@ -3,7 +3,16 @@ OpenAPI document is generated. Each area is a module with its own ``api``; APIS 
 
 from __future__ import annotations
 
-from core.api import auth, channels, contacts, conversations, media, realtime, users
+from core.api import (
+    auth,
+    channels,
+    contacts,
+    conversations,
+    media,
+    message_media,
+    realtime,
+    users,
+)
 from core.api.routing import Api
 
 APIS: list[Api] = [
@@ -13,5 +22,6 @@ APIS: list[Api] = [
     channels.api,
     users.api,
     media.api,
+    message_media.api,
     realtime.api,
 ]

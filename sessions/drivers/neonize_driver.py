@@ -25,7 +25,7 @@ import random
 import urllib.request
 import warnings
 from collections import OrderedDict
-from collections.abc import Callable, Coroutine
+from collections.abc import Awaitable, Callable, Coroutine
 from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 from pathlib import Path
@@ -63,6 +63,7 @@ from sessions.drivers.neonize_events import (
     status_for,
     text_message,
     to_jid,
+    unwrap,
 )
 from sessions.events import (
     Event,
@@ -70,6 +71,7 @@ from sessions.events import (
     MessageData,
     MessageKind,
     MessageReactionEvent,
+    MessageReceivedEvent,
     MessageSentEvent,
     PairCodeData,
     Peer,
@@ -115,6 +117,8 @@ with warnings.catch_warnings():
 log = structlog.get_logger(__name__)
 T = TypeVar("T")
 Handler = Callable[[Any, Any], Coroutine[Any, Any, None]]
+# Stores an incoming file (bytes, mime, filename) where the gateway serves it; answers its key.
+SaveMedia = Callable[[bytes, str | None, str | None], Awaitable[str]]
 
 WHATSAPP_WEB = ("web.whatsapp.com", 443)
 QR_FIRST_TTL = timedelta(seconds=60)  # whatsmeow shows the first code 60 s, the others 20 s
@@ -168,6 +172,7 @@ class NeonizeDriver(Driver):
         executor_headroom: int = 16,
         media_timeout_s: float = 60.0,
         max_media_bytes: int = 64 * 1024 * 1024,
+        save_media: SaveMedia | None = None,
         new_client: Callable[[str], Any] | None = None,
     ) -> None:
         self.proxy = proxy
@@ -181,6 +186,8 @@ class NeonizeDriver(Driver):
         self.executor_headroom = executor_headroom
         self.media_timeout_s = media_timeout_s
         self.max_media_bytes = max_media_bytes
+        # None: incoming media is described but not downloaded (Media.key stays empty).
+        self.save_media = save_media
         self.new_client: Callable[[str], Any] = new_client or NewAClient
         self.gate = FFIGate(connect_grace_s)
         # Neonize() calls that failed: each left an open SQLite handle in Go (see above).
@@ -291,6 +298,9 @@ class NeonizeSession(SessionDriver):
         self._window_ends = utcnow()
         self._window_timer: asyncio.TimerHandle | None = None
         self._sent: OrderedDict[str, None] = OrderedDict()  # our sends, to drop their echoes
+        # Messages, receipts and presence are emitted in arrival order, even while a message
+        # waits for its file to download (each handler is a task of its own).
+        self._in_order = asyncio.Lock()
 
     # Lifecycle.
 
@@ -438,13 +448,19 @@ class NeonizeSession(SessionDriver):
         register = client.event
         for event_type in LIFECYCLE_EVENTS:
             register(event_type)(self._guard(client, self._on_lifecycle))
-        register(MessageEv)(self._guard(client, self._on_message))
-        register(ReceiptEv)(self._guard(client, self._on_receipt))
-        register(ChatPresenceEv)(self._guard(client, self._on_chat_presence))
+        register(MessageEv)(self._guard(client, self._on_message, ordered=True))
+        register(ReceiptEv)(self._guard(client, self._on_receipt, ordered=True))
+        register(ChatPresenceEv)(self._guard(client, self._on_chat_presence, ordered=True))
         register.qr(self._guard(client, self._on_qr))
         return client
 
-    def _guard(self, client: Any, handle: Callable[[Any], None]) -> Handler:
+    def _guard(
+        self,
+        client: Any,
+        handle: Callable[[Any], Awaitable[None] | None],
+        *,
+        ordered: bool = False,
+    ) -> Handler:
         """neonize schedules handlers and drops their futures, so an exception would vanish
         without a trace: log it here. Events of a client already let go are ignored."""
 
@@ -452,7 +468,13 @@ class NeonizeSession(SessionDriver):
             if client is not self._client:
                 return
             try:
-                handle(event)
+                if ordered:
+                    async with self._in_order:
+                        result = handle(event)
+                        if result is not None:
+                            await result
+                else:
+                    handle(event)
             except Exception:
                 self.log.exception(
                     "neonize_handler_failed",
@@ -534,11 +556,43 @@ class NeonizeSession(SessionDriver):
             self._window_timer.cancel()
             self._window_timer = None
 
-    def _on_message(self, event: Any) -> None:
+    async def _on_message(self, event: Any) -> None:
+        client = self._client
         for item in self.translator.message(event):
             if isinstance(item, MessageSentEvent) and item.data.wa_id in self._sent:
                 continue  # the desk's own send, reported when it was sent
+            if isinstance(item, MessageReceivedEvent | MessageSentEvent) and item.data.media:
+                item = await self._with_file(client, event, item)
             self.emit(item)
+
+    async def _with_file(
+        self, client: Any, event: Any, item: MessageReceivedEvent | MessageSentEvent
+    ) -> MessageReceivedEvent | MessageSentEvent:
+        """The message with ``Media.key`` set once its file is downloaded and stored; as it
+        was, with the failure logged, when that fails (the message itself must still go)."""
+        media, save = item.data.media, self.driver.save_media
+        if media is None or save is None or client is None:
+            return item
+        limit, wa_id = self.driver.max_media_bytes, item.data.wa_id
+        if media.size and media.size > limit:
+            self.log.warning("neonize_media_too_large", wa_id=wa_id, size=media.size)
+            return item
+        download = asyncio.ensure_future(self.gate.call(client.download_any, unwrap(event.Message)))
+        done, _ = await asyncio.wait({download}, timeout=self.driver.media_timeout_s)
+        if not done:  # Go cannot be interrupted; let it finish on its own
+            self.driver.keep(download)
+            self.log.warning("neonize_media_download_timed_out", wa_id=wa_id)
+            return item
+        try:
+            data = download.result()
+            if not data or len(data) > limit:
+                raise DriverError(f"got {len(data or b'')} bytes (at most {limit})")
+            key = await save(bytes(data), media.mime, media.filename)
+        except (NeonizeError, DriverError, OSError) as exc:
+            self.log.warning("neonize_media_not_downloaded", wa_id=wa_id, error=str(exc)[:200])
+            return item
+        stored = media.model_copy(update={"key": key, "sha256": key, "size": len(data)})
+        return item.model_copy(update={"data": item.data.model_copy(update={"media": stored})})
 
     def _on_receipt(self, event: Any) -> None:
         for item in self.translator.receipt(event):

@@ -14,7 +14,7 @@ import contextlib
 import itertools
 import json
 import random
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from datetime import datetime
 from enum import Enum
 from pathlib import Path
@@ -50,6 +50,8 @@ from sessions.states import TERMINAL, Reason, SessionState, describe
 log = structlog.get_logger("zapdesk.sim.driver")
 MAX_FRAME_BYTES = 64 * 1024 * 1024
 MAX_MEDIA_BYTES = 32 * 1024 * 1024
+# Stores an incoming file (bytes, mime, filename) where the gateway serves it; answers its key.
+SaveMedia = Callable[[bytes, str | None, str | None], Awaitable[str]]
 
 
 class SimDriver(Driver):
@@ -63,8 +65,15 @@ class SimDriver(Driver):
         backoff_max_s: float = 60.0,
         request_timeout_s: float = 30.0,
         heartbeat_s: float = 20.0,
+        save_media: SaveMedia | None = None,
+        max_media_bytes: int = 64 * 1024 * 1024,
+        media_timeout_s: float = 60.0,
     ) -> None:
         self.url = url.rstrip("/")
+        # None: incoming media is described but not downloaded (Media.key stays empty).
+        self.save_media = save_media
+        self.max_media_bytes = max_media_bytes
+        self.media_timeout_s = media_timeout_s
         self.backoff_initial_s = backoff_initial_s
         self.backoff_max_s = backoff_max_s
         self.request_timeout_s = request_timeout_s
@@ -399,6 +408,8 @@ class SimSession(SessionDriver):
             seq = item["seq"]
             if seq <= last:  # already processed before a reconnection
                 continue
+            if item.get("t") == "msg" and item.get("media") and self.driver.save_media:
+                item = {**item, "media": await self._download(item["media"])}
             for event in translate(item):
                 emit(event)
             last = seq
@@ -407,6 +418,33 @@ class SimSession(SessionDriver):
         # items again from the service instead of losing them.
         await self.durable()
         await self._send({"type": "ack", "seq": last})
+
+    async def _download(self, media: dict[str, Any]) -> dict[str, Any]:
+        """The item's media with ``key`` (and the stored file's sha256 and size) once it is
+        saved; unchanged, with the failure logged, when it cannot be: the message still goes."""
+        save = self.driver.save_media
+        sha = str(media.get("sha256") or media.get("id") or "")
+        if save is None or not sha:
+            return media
+        limit = self.driver.max_media_bytes
+        try:
+            timeout = aiohttp.ClientTimeout(total=self.driver.media_timeout_s)
+            async with self.driver.http().get(
+                f"{self.driver.url}/media/{sha}", timeout=timeout
+            ) as response:
+                response.raise_for_status()
+                if (response.content_length or 0) > limit:
+                    raise DriverError(f"larger than {limit} bytes")
+                data = bytearray()
+                async for chunk in response.content.iter_chunked(256 * 1024):
+                    data += chunk
+                    if len(data) > limit:
+                        raise DriverError(f"larger than {limit} bytes")
+            key = await save(bytes(data), media.get("mime"), media.get("filename"))
+        except (aiohttp.ClientError, TimeoutError, OSError, DriverError) as exc:
+            self.log.warning("sim_media_not_downloaded", sha256=sha, error=str(exc)[:200])
+            return media
+        return {**media, "key": key, "sha256": key, "size": len(data)}
 
     def _on_qr(self, frame: dict[str, Any]) -> None:
         if not self._offering_codes:

@@ -66,6 +66,7 @@ def media(raw: dict[str, Any] | None) -> Media | None:
         filename=raw.get("filename"),
         sha256=raw.get("sha256"),
         duration_s=raw.get("duration_s"),
+        key=raw.get("key"),
     )
 
 
