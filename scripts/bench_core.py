@@ -31,7 +31,6 @@ import os
 import secrets
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -42,6 +41,7 @@ from pathlib import Path
 
 import aiohttp
 import asyncpg
+from benchkit import Row, cpu_s, free_port, print_table, say  # a sibling module
 from redis.asyncio import Redis
 
 from sessions.events import EventBatch, MessageData, MessageKind, MessageReceivedEvent, Peer
@@ -55,27 +55,6 @@ GOAL_P99_MS = 50.0
 GOAL_RATIO = 0.5
 ADMIN_EMAIL = "bench-admin@example.com"
 TEXT = "Olá! Gostaria de saber quando meu pedido chega, por favor."
-Row = tuple[str, str]
-TICK_S = os.sysconf("SC_CLK_TCK")
-
-
-def say(text: str) -> None:
-    """Progress, on stderr: the figures alone go to stdout."""
-    print(f"[{time.strftime('%H:%M:%S')}] {text}", file=sys.stderr, flush=True)
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
-
-
-def cpu_s(pid: int) -> float:
-    with contextlib.suppress(OSError):
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-        return (int(fields[11]) + int(fields[12])) / TICK_S  # utime + stime
-    return 0.0
 
 
 # What the customers write: the same rows for core and for the floor.
@@ -557,14 +536,6 @@ def machine(load: tuple[float, float, float]) -> str:
         f"{os.cpu_count()} CPUs, {memory_gib:.0f} GiB, {os.uname().sysname} "
         f"{os.uname().release}, load average at start {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}"
     )
-
-
-def print_table(title: str, rows: list[Row]) -> None:
-    width = max(len(name) for name, _ in rows)
-    print(f"\n{title}")
-    print("-" * (width + 2 + max(len(value) for _, value in rows)))
-    for name, value in rows:
-        print(f"{name:<{width}}  {value}")
 
 
 # Figures.

@@ -28,7 +28,6 @@ import re
 import secrets
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -42,20 +41,14 @@ from typing import Any
 
 import aiohttp
 from aiohttp import web
+from benchkit import Row, cpu_s, free_port, print_table, say  # a sibling module
 
 from sessions.signing import HEADER, BadSignature, verify
 from zapdesk.proc import DIE_WITH_PARENT
 
 ROOT = Path(__file__).resolve().parents[1]
-TICK_S = os.sysconf("SC_CLK_TCK")
 GOAL_EVENTS_PER_S = 5000
 GOAL_RESTORE_S = 60.0
-Row = tuple[str, str]
-
-
-def say(text: str) -> None:
-    """Progress, on stderr: the figures alone go to stdout."""
-    print(f"[{time.strftime('%H:%M:%S')}] {text}", file=sys.stderr, flush=True)
 
 
 # Core's stand-in.
@@ -130,13 +123,6 @@ def _epoch(iso: str) -> float:
 # Processes.
 
 
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
-
-
 def children(pid: int) -> list[int]:
     with contextlib.suppress(OSError):
         return [int(p) for p in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
@@ -149,13 +135,6 @@ def proc_kb(pid: int, name: str, file: str = "status") -> int:
         if line.startswith(name + ":"):
             return int(line.split()[1])
     return 0
-
-
-def cpu_s(pid: int) -> float:
-    with contextlib.suppress(OSError):
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-        return (int(fields[11]) + int(fields[12])) / TICK_S  # utime + stime
-    return 0.0
 
 
 class Processes:
@@ -522,14 +501,6 @@ def machine(load: tuple[float, float, float]) -> str:
         f"{memory_gib:.0f} GiB, {os.uname().sysname} {os.uname().release}, "
         f"load average at start {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}"
     )
-
-
-def print_table(title: str, rows: list[Row]) -> None:
-    width = max(len(name) for name, _ in rows)
-    print(f"\n{title}")
-    print("-" * (width + 2 + max(len(value) for _, value in rows)))
-    for name, value in rows:
-        print(f"{name:<{width}}  {value}")
 
 
 async def run(args: argparse.Namespace, procs: Processes) -> int:
