@@ -9,7 +9,7 @@ from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, field_validator,
 from sqlalchemy.exc import IntegrityError
 
 from core import gateway_client, keys
-from core.api.routing import Api, Call
+from core.api.routing import Api, Call, RowId
 from core.gateway_client import GATEWAY
 from core.inbox import queries
 from core.inbox.pagination import DEFAULT_LIMIT, MAX_LIMIT, Page, SortKey, decode_cursor
@@ -48,12 +48,12 @@ class ConversationQuery(PageQuery):
         default_factory=list,
         description="One or several statuses, comma-separated (`open,pending`) or repeated.",
     )
-    department_id: int | None = None
-    assignee_id: int | None = Field(None, description="Assigned to this user.")
+    department_id: RowId | None = None
+    assignee_id: RowId | None = Field(None, description="Assigned to this user.")
     assignee: Literal["me", "none"] | None = Field(
         None, description="`me`: assigned to the caller; `none`: not assigned to anyone."
     )
-    channel_id: int | None = None
+    channel_id: RowId | None = None
     unread: bool | None = Field(None, description="`true`: only those with unread messages.")
     q: str | None = Field(
         None,

@@ -14,20 +14,23 @@ from __future__ import annotations
 import re
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Any, Generic, TypeVar
+from typing import Annotated, Any, Generic, TypeVar
 
 from aiohttp import web
-from pydantic import BaseModel, TypeAdapter
+from pydantic import BaseModel, Field, TypeAdapter
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from core import keys
+from core.api.storable import unstorable
 from core.auth.current import authenticate
 from core.settings import Settings
+from core.storage.base import MAX_ID
 from core.storage.models import Role, User
-from zapdesk.errors import NotFound, PermissionDenied
+from zapdesk.errors import NotFound, PermissionDenied, ValidationFailed
 from zapdesk.web import read_json, validated
 
 B = TypeVar("B")
+T = TypeVar("T")
 Q = TypeVar("Q")
 
 PREFIX = "/api/v1"
@@ -37,6 +40,10 @@ STAFF = frozenset({Role.SUPERVISOR, Role.ADMIN})
 ADMIN = frozenset({Role.ADMIN})
 
 _PARAM = re.compile(r"{(\w+)}")
+_ID = re.compile(r"[0-9]{1,19}")
+
+# A row id in a query or a body: ours are positive and fit a BigId column.
+RowId = Annotated[int, Field(ge=1, le=MAX_ID)]
 
 
 @dataclass
@@ -68,7 +75,8 @@ class Call(Generic[B, Q]):
 
     def int_param(self, name: str) -> int:
         value = self.request.match_info[name]
-        if not value.isdigit():
+        # ASCII digits only: str.isdigit() also takes "²", which int() refuses.
+        if not _ID.fullmatch(value) or int(value) > MAX_ID:
             raise NotFound(f"No {name} {value!r}.")
         return int(value)
 
@@ -142,6 +150,18 @@ class Api:
             app.router.add_route(operation.method, PREFIX + operation.path, _endpoint(operation))
 
 
+def _storable(value: T, where: str) -> T:
+    """``value`` (a validated body or query), or a 422 if it holds text no database keeps."""
+    dumped = value.model_dump() if isinstance(value, BaseModel) else value
+    if (field_name := unstorable(dumped)) is not None:
+        message = "contains a NUL character or a lone surrogate"
+        raise ValidationFailed(
+            f"{field_name or where}: {message}.",
+            details={"errors": [{"field": field_name, "message": message}]},
+        )
+    return value
+
+
 def _endpoint(operation: Operation) -> Callable[[web.Request], Awaitable[web.StreamResponse]]:
     query_adapter = TypeAdapter(operation.query) if operation.query is not None else None
 
@@ -153,12 +173,15 @@ def _endpoint(operation: Operation) -> Callable[[web.Request], Awaitable[web.Str
                 raise PermissionDenied(
                     "Your role cannot do this.", details={"required": sorted(operation.roles)}
                 )
+        for name in operation.path_params():
+            if unstorable(request.match_info[name]) is not None:
+                raise NotFound(f"No {name} like that.")
         body = None
         if operation._body_adapter is not None:
-            body = await read_json(request, operation._body_adapter)
+            body = _storable(await read_json(request, operation._body_adapter), "body")
         query = None
         if query_adapter is not None:
-            query = validated(query_adapter, dict(request.query), where="query")
+            query = _storable(validated(query_adapter, dict(request.query), where="query"), "query")
         result = await operation.handler(Call(request, user, body, query))
         if isinstance(result, web.StreamResponse):
             return result

@@ -11,7 +11,7 @@ from sqlalchemy import delete, exists, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
-from core.api.routing import ADMIN, Api, Call
+from core.api.routing import ADMIN, Api, Call, RowId
 from core.auth import refresh
 from core.auth.accounts import MIN_PASSWORD, create_user
 from core.auth.passwords import hash_password
@@ -34,7 +34,7 @@ class UserCreate(BaseModel):
     name: str = Field(max_length=120)
     role: Role
     password: str = Field(max_length=1024)
-    department_ids: list[int] = Field(default_factory=list)
+    department_ids: list[RowId] = Field(default_factory=list)
 
 
 class UserPatch(BaseModel):
@@ -42,7 +42,7 @@ class UserPatch(BaseModel):
 
     name: str | None = Field(None, min_length=1, max_length=120)
     role: Role | None = None
-    department_ids: list[int] | None = None
+    department_ids: list[RowId] | None = None
     is_active: bool | None = Field(None, description="false ends every sign-in of the user.")
 
 

@@ -17,6 +17,7 @@ from typing import Generic, TypeVar
 from sqlalchemy import ColumnElement, and_, or_
 from sqlalchemy.orm import InstrumentedAttribute
 
+from core.storage.base import MAX_ID
 from zapdesk.errors import ValidationFailed
 
 DEFAULT_LIMIT = 25
@@ -47,6 +48,8 @@ def decode_cursor(cursor: str) -> SortKey:
     except (binascii.Error, ValueError, TypeError, UnicodeDecodeError):
         raise _bad_cursor() from None
     if key.at.tzinfo is None or isinstance(row_id, bool) or not isinstance(row_id, int):
+        raise _bad_cursor()
+    if not 0 < row_id <= MAX_ID:
         raise _bad_cursor()
     return key
 

@@ -12,6 +12,7 @@ from sqlalchemy.orm import selectinload
 from core.inbox import queries
 from core.inbox.messages import show_in_conversation
 from core.media import kind_of
+from core.storage.base import MAX_ID
 from core.storage.models import (
     Contact,
     Conversation,
@@ -37,7 +38,9 @@ class SendIn(BaseModel):
 
     text: str | None = Field(None, max_length=65536, description="The text, or a media caption.")
     media_id: str | None = Field(None, max_length=26, description="An upload's id (`/media`).")
-    quoted_message_id: int | None = Field(None, description="The message this one answers.")
+    quoted_message_id: int | None = Field(
+        None, ge=1, le=MAX_ID, description="The message this one answers."
+    )
     client_id: str | None = Field(
         None,
         min_length=1,

@@ -21,6 +21,9 @@ NAMING_CONVENTION = {
 
 # SQLite only auto-increments a column declared exactly INTEGER PRIMARY KEY.
 BigId = BigInteger().with_variant(Integer(), "sqlite")
+# The largest id a BigId column holds (BIGINT and SQLite INTEGER are both 64-bit signed): a
+# larger number from outside is no id of ours, and the drivers refuse to even send it.
+MAX_ID = 2**63 - 1
 Json = JSON().with_variant(JSONB(), "postgresql")
 
 
