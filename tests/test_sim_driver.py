@@ -150,10 +150,18 @@ async def get(client: ClientSession, path: str) -> Any:
 
 
 async def link(session: SimSession, recorder: Recorder, phone: ClientSession) -> None:
+    """Scans the code on screen, as a person would: on a loaded machine the short test codes
+    may rotate between showing and scanning, so a stale one is followed by the current one."""
     await session.start()
-    qr = await recorder.wait(lambda e: isinstance(e, SessionQREvent))
-    assert isinstance(qr, SessionQREvent)
-    await post(phone, f"/phones/{BUSINESS}/scan", {"code": qr.data.code, "name": "Loja"})
+    for _ in range(5):
+        await recorder.wait(lambda e: isinstance(e, SessionQREvent))
+        code = recorder.of(SessionQREvent)[-1].data.code
+        body = {"code": code, "name": "Loja"}
+        async with phone.post(f"/phones/{BUSINESS}/scan", json=body) as response:
+            if response.status == 200:
+                break
+            assert response.status == 404, await response.text()
+        await recorder.count(SessionQREvent, len(recorder.of(SessionQREvent)) + 1)
     await recorder.status(SessionState.CONNECTED)
 
 
