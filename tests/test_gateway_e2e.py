@@ -145,6 +145,11 @@ class World:
         qr = await self.receiver.wait_for(lambda: self.receiver.of("session.qr"))
         served = await self.api("GET", f"/sessions/{session_id}/qr")
         assert served["code"] == qr[-1].data.code
+        assert self.gateway is not None
+        for fmt, kind, start in (("png", "image/png", b"\x89PNG"), ("svg", "image/svg+xml", b"<")):
+            image = await self.gateway.get(f"/sessions/{session_id}/qr?format={fmt}", headers=AUTH)
+            assert (image.status, image.content_type) == (200, kind)
+            assert (await image.read()).lstrip().startswith(start)
         await self.sim_post(f"/phones/{BUSINESS}/scan", {"code": served["code"], "name": "Loja"})
         await self.receiver.wait_for(self.receiver.status("connected"))
 
