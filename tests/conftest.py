@@ -280,3 +280,29 @@ class Desk:
 async def desk(aiohttp_client: Any, tmp_path: Path, database_url: str) -> Desk:
     """Core on a fresh migrated database, on SQLite and on PostgreSQL."""
     return Desk(await aiohttp_client(create_app(make_settings(tmp_path, database_url))))
+
+
+# Credential stores: a file store and an S3 store on moto's server, for the suites that run
+# over both (credentials, backup).
+
+
+@pytest.fixture(scope="module")
+def s3_endpoint() -> Iterator[str]:
+    from tests.test_credentials import running_s3_server
+
+    with running_s3_server() as endpoint:
+        yield endpoint
+
+
+@pytest.fixture(params=["file", "s3"])
+async def store(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Any]:
+    from sessions.credentials import CredentialStore, FileStore
+    from tests.test_credentials import s3_store
+
+    made: CredentialStore
+    if request.param == "file":
+        made = FileStore(tmp_path / "credentials")
+    else:
+        made = s3_store(request.getfixturevalue("s3_endpoint"))
+    yield made
+    await made.close()

@@ -10,34 +10,16 @@ import os
 import sqlite3
 import stat
 import threading
-from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
 from structlog.testing import capture_logs
 
 from gateway.backup import CredentialBackup, snapshot
-from sessions.credentials import CredentialStore, FileStore, Sealer
-from tests.test_credentials import make_database, names_in, rows_of, running_s3_server, s3_store
+from sessions.credentials import CredentialStore, Sealer
+from tests.test_credentials import make_database, names_in, rows_of
 
 JID = "5511999990000@s.whatsapp.net"
-
-
-@pytest.fixture(scope="module")
-def s3_endpoint() -> Iterator[str]:
-    with running_s3_server() as endpoint:
-        yield endpoint
-
-
-@pytest.fixture(params=["file", "s3"])
-async def store(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[CredentialStore]:
-    made: CredentialStore
-    if request.param == "file":
-        made = FileStore(tmp_path / "credentials")
-    else:
-        made = s3_store(request.getfixturevalue("s3_endpoint"))
-    yield made
-    await made.close()
 
 
 @pytest.fixture

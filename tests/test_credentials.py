@@ -11,7 +11,7 @@ import subprocess
 import sys
 import time
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import boto3  # type: ignore[import-untyped]
@@ -97,23 +97,6 @@ def s3_store(endpoint: str, *, max_attempts: int = 5) -> S3Store:
         secret_access_key=SECRET_ACCESS_KEY,
         max_attempts=max_attempts,
     )
-
-
-@pytest.fixture(scope="module")
-def s3_endpoint() -> Iterator[str]:
-    with running_s3_server() as endpoint:
-        yield endpoint
-
-
-@pytest.fixture(params=["file", "s3"])
-async def store(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[CredentialStore]:
-    made: CredentialStore
-    if request.param == "file":
-        made = FileStore(tmp_path / "credentials")
-    else:
-        made = s3_store(request.getfixturevalue("s3_endpoint"))
-    yield made
-    await made.close()
 
 
 def make_database(path: Path, rows: list[str]) -> None:
