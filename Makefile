@@ -4,10 +4,13 @@
 PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV := .venv
 BIN := $(VENV)/bin
-WEBUI_SOURCES := $(shell find webui/src -type f 2>/dev/null) webui/index.html \
-	webui/vite.config.ts webui/tsconfig.json webui/package.json
+WEBUI_SOURCES := $(shell find webui/src -type f ! -name schema.d.ts 2>/dev/null) webui/index.html \
+	webui/vite.config.ts webui/tsconfig.json webui/package.json $(wildcard webui/scripts/*.mjs)
+# The web UI's API types are generated from core's OpenAPI document, so its build needs the
+# Python runtime and follows changes to the API's declarations and models.
+API_SOURCES := $(shell find core/api -name '*.py' 2>/dev/null) core/views.py scripts/export_openapi.py
 
-.PHONY: up demo test lint typecheck pytest webui clean
+.PHONY: up demo test lint typecheck pytest browser webui clean
 
 up: $(VENV)/.runtime webui/dist/index.html
 	$(BIN)/zapdesk up
@@ -26,8 +29,15 @@ typecheck: $(VENV)/.dev
 	$(BIN)/mypy
 
 # Migrations (upgrade head + check, on SQLite and PostgreSQL) run inside pytest, per backend.
-pytest: $(VENV)/.dev
+pytest: $(VENV)/.dev browser
 	$(BIN)/pytest
+
+# The browser tests drive Debian's chromium (never a browser downloaded by Playwright). CI
+# installs it (as root); elsewhere the browser tests skip, saying how to install it.
+browser:
+	@if [ "$$CI" = "true" ] && ! command -v chromium >/dev/null; then \
+		apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium; \
+	fi
 
 webui: webui/dist/index.html
 
@@ -46,8 +56,9 @@ $(VENV)/.dev: pyproject.toml | $(BIN)/python
 webui/node_modules/.package-lock.json: webui/package-lock.json
 	cd webui && npm ci --no-audit --no-fund
 
-webui/dist/index.html: webui/node_modules/.package-lock.json $(WEBUI_SOURCES)
-	cd webui && npm run build
+webui/dist/index.html: webui/node_modules/.package-lock.json $(WEBUI_SOURCES) $(API_SOURCES) \
+		$(VENV)/.runtime
+	cd webui && ZAPDESK_PYTHON=$(abspath $(BIN)/python) npm run build
 
 clean:
-	rm -rf $(VENV) webui/node_modules webui/dist .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) webui/node_modules webui/dist webui/build webui/src/api/schema.d.ts test-artifacts .pytest_cache .mypy_cache .ruff_cache

@@ -9,6 +9,8 @@ from aiohttp import web
 from redis.asyncio import Redis
 
 from core import keys
+from core.auth.housekeeping import AuthHousekeeping
+from core.copilot.service import COPILOT, CopilotService
 from core.gateway_client import GATEWAY, GatewayClient
 from core.media import MEDIA_STORE, open_store
 from core.outbound.typing import TYPING, TypingThrottle
@@ -81,6 +83,14 @@ async def media(app: web.Application) -> AsyncIterator[None]:
     await store.close()
 
 
+async def housekeeping(app: web.Application) -> AsyncIterator[None]:
+    """Old sign-in records deleted now and then (after the database, stopped before it)."""
+    sweeper = AuthHousekeeping(app[keys.SESSIONS], app[keys.SETTINGS].auth)
+    sweeper.start()
+    yield
+    await sweeper.stop()
+
+
 async def outbound(app: web.Application) -> AsyncIterator[None]:
     """The outbound worker (one per replica) and the typing throttle; after the database, the
     bus, the gateway client and the media store, and stopped before them."""
@@ -93,3 +103,13 @@ async def outbound(app: web.Application) -> AsyncIterator[None]:
     worker.start()
     yield
     await worker.stop()
+
+
+async def copilot(app: web.Application) -> AsyncIterator[None]:
+    """The copilot's background drafts; stopped (drafts cancelled and awaited) before the
+    database and the bus close."""
+    service = CopilotService(app[keys.SESSIONS], app[keys.BUS], app[keys.SETTINGS].copilot)
+    app[COPILOT] = service
+    service.start()
+    yield
+    await service.close()

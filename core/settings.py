@@ -5,8 +5,10 @@ from __future__ import annotations
 import ipaddress
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field, SecretStr, field_validator
+from pydantic_settings import SettingsConfigDict
 
 from zapdesk.settings import (
     Concern,
@@ -31,6 +33,15 @@ class WebSettings(Concern):
     )
     webui_dir: Path = Field(
         Path("webui/dist"), description="Built web UI served at `/` (`npm run build`)."
+    )
+    core_workers: int = Field(
+        1,
+        ge=1,
+        le=64,
+        description=(
+            "Core processes sharing its port (Linux `SO_REUSEPORT`), one per CPU core to spare; "
+            "more than 1 needs `ZAPDESK_REDIS_URL`, the bus that reaches every worker's sockets."
+        ),
     )
 
 
@@ -211,6 +222,88 @@ class RealtimeSettings(Concern):
     )
 
 
+class CopilotSettings(Concern):
+    """The reply copilot: which engine drafts, how it talks, what it may send out."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="ZAPDESK_COPILOT_", env_file=".env", extra="ignore", frozen=True
+    )
+    title = "Copilot"
+
+    provider: Literal["auto", "openai", "local", "off"] = Field(
+        "auto",
+        description="`openai`: any OpenAI-compatible endpoint; `local`: drafts from past "
+        "replies and the knowledge base, no network; `auto`: openai when a base URL or key "
+        "is set, else local; `off`: no drafts.",
+    )
+    base_url: str | None = Field(
+        None, description="OpenAI-compatible endpoint (Azure, Ollama, vLLM, LM Studio...)."
+    )
+    api_key: SecretStr | None = Field(None, description="Key for the endpoint.")
+    model: str = Field("gpt-4o-mini", min_length=1, description="Model asked for drafts.")
+    timeout_s: float = Field(20, gt=0, le=600, description="Longest wait for the endpoint.")
+    max_retries: int = Field(
+        2, ge=0, le=10, description="Retries of a failed call (429, 5xx, timeouts)."
+    )
+    debounce_ms: int = Field(
+        300,
+        ge=0,
+        le=60_000,
+        description="Quiet time after a customer's message before drafting, so a burst of "
+        "messages gets one draft (short: the draft should be ready when the attendant opens "
+        "the conversation; the customer typing extends it).",
+    )
+    typing_hold_s: float = Field(
+        8,
+        ge=0,
+        le=120,
+        description="While WhatsApp shows the customer typing, the draft waits up to this "
+        "long for the next message.",
+    )
+    history_tokens: int = Field(
+        1500, ge=100, le=100_000, description="Budget of recent messages sent as context."
+    )
+    knowledge_passages: int = Field(
+        3, ge=0, le=20, description="Knowledge-base passages given with each draft."
+    )
+    mask_pii: bool = Field(
+        True,
+        description="Mask phone numbers, e-mails, CPF and CNPJ before text leaves for an "
+        "external endpoint.",
+    )
+    tone: str = Field("cordial, claro e objetivo", max_length=200, description="How drafts sound.")
+    language: str = Field(
+        "pt-BR", max_length=20, description="Language when the customer's is unclear."
+    )
+    greet_by_name: bool = Field(
+        True, description="Greet the customer by first name (in the first reply only)."
+    )
+    sign_off: str | None = Field(
+        None, max_length=200, description="Sign-off appended to drafts. Unset: none."
+    )
+    rules: str | None = Field(
+        None, max_length=4000, description="Company rules the drafts must follow (free text)."
+    )
+    price_in_per_1k: float = Field(
+        0.0, ge=0, description="Price of 1,000 prompt tokens, for the cost estimate."
+    )
+    price_out_per_1k: float = Field(
+        0.0, ge=0, description="Price of 1,000 completion tokens, for the cost estimate."
+    )
+    breaker_failures: int = Field(
+        5, ge=1, le=1000, description="Consecutive endpoint failures that open the breaker."
+    )
+    breaker_cooldown_s: float = Field(
+        30, gt=0, le=3600, description="While open, drafts fail at once for this long."
+    )
+
+    @property
+    def uses_openai(self) -> bool:
+        if self.provider == "auto":
+            return self.base_url is not None or self.api_key is not None
+        return self.provider == "openai"
+
+
 @dataclass(frozen=True)
 class Settings:
     runtime: RuntimeSettings
@@ -225,6 +318,7 @@ class Settings:
     outbound: OutboundSettings = field(default_factory=OutboundSettings.model_construct)
     media: MediaSettings = field(default_factory=MediaSettings.model_construct)
     realtime: RealtimeSettings = field(default_factory=RealtimeSettings.model_construct)
+    copilot: CopilotSettings = field(default_factory=CopilotSettings.model_construct)
 
     @property
     def database_url(self) -> str:
@@ -249,4 +343,5 @@ class Settings:
             outbound=OutboundSettings.load(),
             media=MediaSettings.load(),
             realtime=RealtimeSettings.load(),
+            copilot=CopilotSettings.load(),
         )

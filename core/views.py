@@ -21,6 +21,7 @@ from core.storage.models import (
     User,
 )
 from core.storage.models.conversation import ActorType
+from core.storage.rows import ContactRow, ConversationRow, MessageRow
 
 
 class View(BaseModel):
@@ -43,7 +44,7 @@ class ContactOut(View):
     display_name: str = Field(description="Name, else push name, else phone.")
 
     @classmethod
-    def of(cls, contact: Contact) -> ContactOut:
+    def of(cls, contact: Contact | ContactRow) -> ContactOut:
         return cls(
             id=contact.id,
             name=contact.name,
@@ -77,7 +78,7 @@ class MessageOut(View):
     revoked_at: datetime | None
 
     @classmethod
-    def of(cls, message: Message) -> MessageOut:
+    def of(cls, message: Message | MessageRow) -> MessageOut:
         return cls.model_validate(message)
 
 
@@ -97,7 +98,11 @@ class ConversationOut(View):
     contact: ContactOut | None = None
 
     @classmethod
-    def of(cls, conversation: Conversation, contact: Contact | None = None) -> ConversationOut:
+    def of(
+        cls,
+        conversation: Conversation | ConversationRow,
+        contact: Contact | ContactRow | None = None,
+    ) -> ConversationOut:
         out = cls.model_validate(conversation)
         if contact is not None:
             out.contact = ContactOut.of(contact)

@@ -174,6 +174,14 @@ async def presence(request: web.Request) -> web.Response:
     return await _simple(request, PRESENCE)
 
 
+@routes.get("/stats")
+async def stats(request: web.Request) -> web.Response:
+    """The figures of ``/metrics`` as JSON, with each session's state history (monitoring)."""
+    return web.json_response(
+        request.app[keys.COLLECTOR].stats(), headers={"Cache-Control": "no-store"}
+    )
+
+
 @routes.get("/outbox/parked")
 async def parked(request: web.Request) -> web.Response:
     """Events core refused (e.g. 422), kept aside with core's answer; nothing is dropped."""

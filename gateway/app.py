@@ -98,8 +98,10 @@ async def supervisor_ctx(app: web.Application) -> AsyncIterator[None]:
     )
     await supervisor.start()
     app[keys.SUPERVISOR] = supervisor
+    collector = GatewayCollector(supervisor, app[keys.OUTBOX], app[DELIVERY])
+    app[keys.COLLECTOR] = collector
     registry = CollectorRegistry()
-    registry.register(GatewayCollector(supervisor, app[keys.OUTBOX], app[DELIVERY]))
+    registry.register(collector)
     app[METRICS] = registry
     periodic = asyncio.create_task(
         app[CREDENTIALS].run_periodic(

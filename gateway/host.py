@@ -192,12 +192,14 @@ class Host:
             await self.sessions[session_id].start()
             return None
         session = self.sessions.get(session_id)
+        if op == "stop":
+            # Stopping is idempotent: a session that logged out has already left this host.
+            if session is not None:
+                await session.stop()
+                del self.sessions[session_id]
+            return None
         if session is None:
             raise CommandFailed("unknown_session", f"session {session_id!r} is not on this host")
-        if op == "stop":
-            await session.stop()
-            del self.sessions[session_id]
-            return None
         if op == "call":
             return await self._call(session, frame.get("command"))
         raise CommandFailed("bad_frame", f"unknown op {op!r}")

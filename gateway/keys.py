@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
+from gateway.metrics import GatewayCollector
 from gateway.outbox import Outbox
 from gateway.settings import Settings
 from gateway.supervisor import Supervisor
@@ -11,3 +12,4 @@ from gateway.supervisor import Supervisor
 SETTINGS = web.AppKey("settings", Settings)
 SUPERVISOR = web.AppKey("supervisor", Supervisor)
 OUTBOX = web.AppKey("outbox", Outbox)
+COLLECTOR = web.AppKey("collector", GatewayCollector)

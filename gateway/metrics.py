@@ -1,8 +1,12 @@
-"""Prometheus figures, read from the live objects at scrape time (no global registry)."""
+"""The gateway's figures, read from the live objects when asked (no global registry): for
+Prometheus at ``/metrics`` and as JSON at ``/stats`` (the desk's monitoring panel)."""
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
+from datetime import datetime
+from typing import Any
 
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
@@ -10,7 +14,7 @@ from prometheus_client.registry import Collector
 
 from gateway.delivery import Delivery
 from gateway.outbox import Outbox
-from gateway.supervisor import Supervisor
+from gateway.supervisor import Live, Supervisor
 from sessions.states import SessionState
 
 
@@ -19,6 +23,28 @@ class GatewayCollector(Collector):
         self.supervisor = supervisor
         self.outbox = outbox
         self.delivery = delivery
+
+    def hosts_running(self) -> int:
+        return sum(1 for host in self.supervisor.hosts.values() if host.alive)
+
+    def stats(self) -> dict[str, Any]:
+        """The same figures as ``collect``, plus each session's recent history, as JSON."""
+        delivery = self.delivery.stats
+        return {
+            "hosts": self.hosts_running(),
+            "host_restarts": self.supervisor.host_restarts,
+            "outbox_depth": self.outbox.depth(),
+            "outbox_oldest_age_s": round(self.outbox.oldest_age_s(), 3),
+            "parked": self.outbox.parked_count(),
+            "delivered": delivery.delivered,
+            "delivery_failures": dict(delivery.failures),
+            "latency_p50_s": round(delivery.latency_p50_s, 4),
+            "latency_p99_s": round(delivery.latency_p99_s, 4),
+            "events_in": dict(self.supervisor.events_in),
+            "sessions": [
+                _session(session_id, live) for session_id, live in self.supervisor.live.items()
+            ],
+        }
 
     def collect(self) -> Iterator[Metric]:
         states = self.supervisor.states()
@@ -73,13 +99,41 @@ class GatewayCollector(Collector):
         yield GaugeMetricFamily(
             "zapdesk_gateway_hosts",
             "Session-host processes running.",
-            value=sum(1 for host in self.supervisor.hosts.values() if host.alive),
+            value=self.hosts_running(),
         )
         yield CounterMetricFamily(
             "zapdesk_gateway_host_restarts",
             "Session hosts restarted after dying or hanging.",
             value=self.supervisor.host_restarts,
         )
+
+
+def _session(session_id: str, live: Live) -> dict[str, Any]:
+    return {
+        "id": session_id,
+        "state": live.state.value,
+        "reason": live.reason and live.reason.value,
+        "since": _iso(live.since),
+        "reconnects": live.reconnects,
+        "last_event_at": _iso(live.last_event_at),
+        "last_event_age_s": _age_s(live.last_event_at),
+        "timeline": [
+            {
+                "at": change.at.isoformat(),
+                "state": change.state.value,
+                "reason": change.reason and change.reason.value,
+            }
+            for change in live.timeline
+        ],
+    }
+
+
+def _iso(value: datetime | None) -> str | None:
+    return None if value is None else value.isoformat()
+
+
+def _age_s(value: datetime | None) -> float | None:
+    return None if value is None else round(max(0.0, time.time() - value.timestamp()), 3)
 
 
 def exposition(registry: CollectorRegistry) -> bytes:

@@ -12,7 +12,7 @@ import asyncio
 import random
 import re
 import time
-from collections import Counter
+from collections import Counter, deque
 from collections.abc import Coroutine
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -55,6 +55,8 @@ RESTORE_STAGGER_S = 0.05
 HOST_BACKOFF_S = (0.2, 1.0, 2.0, 5.0, 10.0, 30.0)
 # A host that ran this long before dying gets the shortest restart delay again.
 STABLE_S = 300.0
+# State changes kept per session for the monitoring panel (memory only: empty after a restart).
+TIMELINE_LENGTH = 20
 
 
 class SessionUnavailable(ZapdeskError):
@@ -71,6 +73,13 @@ class CredentialKeeper(Protocol):
     async def delete(self, session_id: str) -> None: ...
 
 
+@dataclass(frozen=True)
+class StateChange:
+    at: datetime
+    state: SessionState
+    reason: Reason | None
+
+
 @dataclass
 class Live:
     """What the supervisor knows about a session between database writes."""
@@ -79,6 +88,9 @@ class Live:
     reason: Reason | None = None
     qr: QRData | None = None
     last_event_at: datetime | None = None
+    since: datetime | None = None  # when the current state began, if seen since start-up
+    reconnects: int = 0  # connections lost since start-up
+    timeline: deque[StateChange] = field(default_factory=lambda: deque(maxlen=TIMELINE_LENGTH))
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)
 
 
@@ -415,7 +427,10 @@ class Supervisor:
     async def _status_changed(self, event: SessionStatusEvent) -> None:
         data, live = event.data, self._live(event.session_id)
         was = live.state
-        live.state, live.reason = data.state, data.reason
+        live.state, live.reason, live.since = data.state, data.reason, event.at
+        live.timeline.append(StateChange(event.at, data.state, data.reason))
+        if data.state is SessionState.RECONNECTING and was is not SessionState.RECONNECTING:
+            live.reconnects += 1  # once per lost connection, not per failed attempt
         if data.state is not SessionState.QR:
             live.qr = None
         await self.registry.set_status(

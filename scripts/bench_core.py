@@ -41,7 +41,7 @@ from pathlib import Path
 
 import aiohttp
 import asyncpg
-from benchkit import Row, cpu_s, free_port, print_table, say  # a sibling module
+from benchkit import Row, cpu_s, free_port, print_table, say, tree_cpu_s  # a sibling module
 from redis.asyncio import Redis
 
 from sessions.events import EventBatch, MessageData, MessageKind, MessageReceivedEvent, Peer
@@ -182,6 +182,9 @@ class World:
             "ZAPDESK_SECRET_KEY": secrets.token_urlsafe(32),
             "ZAPDESK_GATEWAY_TOKEN": secrets.token_urlsafe(32),
             "ZAPDESK_LOG_LEVEL": "warning",
+            "ZAPDESK_CORE_WORKERS": str(self.args.workers),
+            # Ingest and fan-out alone: the copilot's drafts are measured by bench_copilot.py.
+            "ZAPDESK_COPILOT_PROVIDER": "off",
         }
 
     def zapdesk(self, args: list[str], env: dict[str, str], stdin: str = "") -> None:
@@ -563,7 +566,7 @@ class Cpu:
                 with contextlib.suppress(OSError):
                     if (entry / "comm").read_text().strip() == "postgres":
                         pg += cpu_s(int(entry.name))
-        return cpu_s(core_pid), pg, cpu_s(os.getpid())
+        return tree_cpu_s(core_pid), pg, cpu_s(os.getpid())
 
     def begin(self, core_pid: int) -> None:
         self.start = self.sample(core_pid)
@@ -632,7 +635,7 @@ async def measure_core(
         burst_cpu = cpu.end(pid, burst_s)
         expected_frames = warm.messages + burst.messages
         await drain(clients, expected_frames)
-        core_ms = (cpu_s(pid) - cpu.start[0]) * 1000 / burst.messages  # fan-out included
+        core_ms = (tree_cpu_s(pid) - cpu.start[0]) * 1000 / burst.messages  # fan-out included
         frames = sum(c.frames for c in clients) / max(1, len(clients))
         fanned_s = max((c.last_frame for c in clients), default=burst.last_ack) - began
 
@@ -657,6 +660,7 @@ async def measure_core(
 
     rate = burst.messages / burst_s
     ingest: list[Row] = [
+        ("core processes (workers)", f"{args.workers}"),
         ("websocket clients on inbox", f"{args.clients}"),
         ("customers / batch size", f"{args.customers} / {args.batch}"),
         ("warm-up (new contacts)", f"{warm.messages} msg at {warm_rate:,.0f} msg/s"),
@@ -733,6 +737,9 @@ async def run(args: argparse.Namespace, world: World) -> int:
 def main() -> int:
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--clients", type=int, default=20, help="websocket clients (N)")
+    parser.add_argument(
+        "--workers", type=int, default=1, help="core processes (ZAPDESK_CORE_WORKERS)"
+    )
     parser.add_argument("--customers", type=int, default=1000, help="distinct customers")
     parser.add_argument("--batch", type=int, default=100, help="events per POST")
     parser.add_argument("--posters", type=int, default=4, help="concurrent posters")

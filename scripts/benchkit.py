@@ -33,6 +33,14 @@ def cpu_s(pid: int) -> float:
     return 0.0
 
 
+def tree_cpu_s(pid: int) -> float:
+    """CPU seconds of a process and its live children (core with ``ZAPDESK_CORE_WORKERS``)."""
+    children: list[int] = []
+    with contextlib.suppress(OSError):
+        children = [int(c) for c in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
+    return cpu_s(pid) + sum(cpu_s(child) for child in children)
+
+
 def print_table(title: str, rows: list[Row]) -> None:
     width = max(len(name) for name, _ in rows)
     print(f"\n{title}")

@@ -15,6 +15,7 @@ from typing import Any
 
 import asyncpg
 import pytest
+import structlog
 from pydantic import SecretStr
 from redis import Redis
 from redis.exceptions import RedisError
@@ -30,9 +31,22 @@ from core.storage.migrations import upgrade
 from core.storage.models import Department, Role, department_members
 from sessions.signing import HEADER, sign
 from zapdesk.db import create_engine, session_factory
+from zapdesk.log import console_renderer
 from zapdesk.settings import RuntimeSettings, S3Settings, ServiceSettings, masked
 
 CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
+
+
+def plain_structlog() -> None:
+    """structlog's defaults, with core's console renderer (plain tracebacks: rich's held a
+    test's event loop for seconds when a background task logged an error)."""
+    structlog.reset_defaults()
+    processors = list(structlog.get_config()["processors"])
+    processors[-1] = console_renderer(colors=False)
+    structlog.configure(processors=processors)
+
+
+plain_structlog()
 PG_URL = os.environ.get(
     "ZAPDESK_TEST_DATABASE_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/postgres"
 )

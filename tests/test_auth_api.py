@@ -214,6 +214,50 @@ async def test_logout_all_ends_every_sign_in_of_the_user(desk: Desk) -> None:
     assert anonymous.status == 401
 
 
+async def change_password(desk: Desk, user: Any, current: str, new: str) -> Any:
+    return await desk.client.post(
+        "/api/v1/auth/password",
+        json={"current_password": current, "new_password": new},
+        headers=desk.auth(user),
+    )
+
+
+async def test_changing_my_password_ends_my_other_sign_ins_and_keeps_this_one(
+    desk: Desk,
+) -> None:
+    user = await desk.user("attendant")
+    other_device = (await signed_in(desk, user.email))["refresh_token"]
+
+    changed = await change_password(desk, user, PASSWORD, "uma-senha-nova-9")
+    assert changed.status == 200, await changed.text()
+    body = await changed.json()
+    assert body["user"]["id"] == user.id
+    assert (await refreshed(desk, body["refresh_token"])).status == 200  # this tab goes on
+    assert (await refreshed(desk, other_device)).status == 401  # the other one must sign in
+    await error_of(await login(desk, user.email), 401)
+    assert (await login(desk, user.email, "uma-senha-nova-9")).status == 200
+
+
+async def test_a_wrong_current_password_changes_nothing_and_counts_as_a_failure(
+    desk: Desk,
+) -> None:
+    user = await desk.user("attendant")
+    error = await error_of(await change_password(desk, user, "not-it", "uma-senha-nova-9"), 422)
+    assert (error["code"], error["details"]) == ("wrong_password", {"field": "current_password"})
+    short = await error_of(await change_password(desk, user, PASSWORD, "curta"), 422)
+    assert (short["code"], short["details"]) == ("validation_error", {"field": "new_password"})
+    async with desk.app[keys.SESSIONS]() as db:
+        stored = await db.get(User, user.id)
+        assert stored is not None
+        assert await passwords.verify_password(stored.password_hash, PASSWORD)  # unchanged
+
+    for _ in range(4):  # with the first one above: five failures, the throttle's limit
+        await error_of(await change_password(desk, user, "not-it", "uma-senha-nova-9"), 422)
+    throttled = await change_password(desk, user, PASSWORD, "uma-senha-nova-9")
+    assert (await error_of(throttled, 429))["code"] == "rate_limited"
+    assert int(throttled.headers["Retry-After"]) > 0
+
+
 async def test_me_shows_the_user_with_departments(desk: Desk) -> None:
     user = await desk.user("supervisor", departments=[7])
     response = await desk.client.get("/api/v1/auth/me", headers=desk.auth(user))

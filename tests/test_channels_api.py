@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from tests.test_ingest import batch, received
 from tests.test_outbound import TOKEN, FakeGateway, desk, gateway, make_desk
 
 __all__ = ["desk", "gateway"]
@@ -26,6 +27,18 @@ async def test_create_list_and_proxy(desk: Any, gateway: FakeGateway) -> None:
     assert listed["gateway_reachable"] is True
     assert listed["items"][0]["status"] == "qr"
     assert listed["items"][0]["live"] is True
+    gateway.sessions = [
+        {
+            "id": "vendas",
+            "state": "connected",
+            "phone": "5511988887777",
+            "connected_since": "2026-11-22T09:30:00+00:00",
+        }
+    ]
+    listed = await (await desk.client.get("/api/v1/channels", headers=desk.auth(admin))).json()
+    shown = listed["items"][0]
+    assert (shown["status"], shown["phone"]) == ("connected", "5511988887777")
+    assert shown["connected_since"] == "2026-11-22T09:30:00Z"
 
     base = f"/api/v1/channels/{channel['id']}"
     gateway.script["/sessions/vendas/qr"] = [
@@ -87,3 +100,53 @@ async def test_gateway_down(
     assert (await created.json())["error"]["code"] == "gateway_unavailable"
     listed = await desk.client.get("/api/v1/channels", headers=desk.auth(admin))
     assert (await listed.json())["items"] == []  # nothing half-created
+
+
+async def test_a_number_with_conversations_is_not_deleted_but_can_be_logged_out(
+    desk: Any, gateway: FakeGateway
+) -> None:
+    admin = await desk.user("admin")
+    created = await desk.client.post(
+        "/api/v1/channels",
+        json={"name": "Vendas", "session_id": "vendas"},
+        headers=desk.auth(admin),
+    )
+    channel = await created.json()
+    message = received("W-1", "Oi!").model_copy(update={"session_id": "vendas"})
+    body = batch(message)
+    stored = await desk.client.post("/internal/events", data=body, headers=desk.signed(body))
+    assert stored.status == 200
+
+    refused = await desk.client.delete(
+        f"/api/v1/channels/{channel['id']}", headers=desk.auth(admin)
+    )
+    assert refused.status == 409
+    error = (await refused.json())["error"]
+    assert error["code"] == "channel_in_use"
+    assert error["details"] == {"conversations": 1}
+    assert not [r for r in gateway.requests if r[0] == "DELETE"]  # the session is untouched
+    listed = await (await desk.client.get("/api/v1/channels", headers=desk.auth(admin))).json()
+    assert [c["id"] for c in listed["items"]] == [channel["id"]]
+
+
+async def test_gateway_errors_reach_the_user_as_their_own_4xx_or_a_502(
+    desk: Any, gateway: FakeGateway
+) -> None:
+    admin = await desk.user("admin")
+    created = await desk.client.post(
+        "/api/v1/channels",
+        json={"name": "Vendas", "session_id": "vendas"},
+        headers=desk.auth(admin),
+    )
+    base = f"/api/v1/channels/{(await created.json())['id']}"
+    gateway.script["/sessions/vendas/restart"] = [
+        (500, {"error": {"code": "internal_error", "message": "boom"}}),
+        (409, {"error": {"code": "session_busy", "message": "Linking in progress."}}),
+    ]
+    failed = await desk.client.post(f"{base}/restart", headers=desk.auth(admin))
+    assert failed.status == 502
+    assert (await failed.json())["error"]["code"] == "gateway_error"
+    busy = await desk.client.post(f"{base}/restart", headers=desk.auth(admin))
+    assert busy.status == 409
+    error = (await busy.json())["error"]
+    assert (error["code"], error["message"]) == ("session_busy", "Linking in progress.")

@@ -279,3 +279,24 @@ async def test_credentials_come_back_from_s3_after_the_data_dir_is_wiped(world: 
         )
         assert len(world.receiver.of("session.qr")) == qr_before
         await world.stop_gateway()
+
+
+async def test_a_connected_number_logs_out_and_is_deleted_in_one_call_each(world: World) -> None:
+    await world.start_gateway()
+    await world.link()
+    await world.api("POST", "/sessions/loja/logout")
+    await world.receiver.wait_for(world.receiver.status("logged_out"))
+    session = await world.api("GET", "/sessions/loja")
+    assert session["state"] == "logged_out"
+
+    # Linked again (a new QR: the old credentials are gone), then deleted while connected.
+    codes, connected = (
+        len(world.receiver.of("session.qr")),
+        len(world.receiver.status("connected")()),
+    )
+    await world.api("POST", "/sessions/loja/restart")
+    qr = await world.receiver.wait_for(lambda: world.receiver.of("session.qr")[codes:])
+    await world.sim_post(f"/phones/{BUSINESS}/scan", {"code": qr[-1].data.code, "name": "Loja"})
+    await world.receiver.wait_for(lambda: world.receiver.status("connected")()[connected:])
+    await world.api("DELETE", "/sessions/loja", status=204)
+    await world.api("GET", "/sessions/loja", status=404)

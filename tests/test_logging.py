@@ -14,7 +14,7 @@ import pytest
 import structlog
 
 from core.app import create_app
-from tests.conftest import make_settings
+from tests.conftest import make_settings, plain_structlog
 from zapdesk.log import configure_logging
 
 
@@ -25,7 +25,7 @@ def restore_logging() -> Iterator[None]:
     yield
     root.handlers[:] = handlers
     root.setLevel(level)
-    structlog.reset_defaults()
+    plain_structlog()
     structlog.contextvars.clear_contextvars()
 
 

@@ -24,6 +24,7 @@ from core.storage.models import (
     ContactIdentity,
     Conversation,
     ConversationStatus,
+    Department,
     IdentityKind,
     Message,
     OutboundJob,
@@ -345,6 +346,27 @@ async def test_typing_is_throttled_and_paused_goes_through(
     typed = [body for _, p, body, _ in gateway.requests if p.endswith("/typing")]
     assert [t["state"] for t in typed] == ["typing", "paused", "typing"]
     assert typed[0]["chat"] == CUSTOMER
+
+
+async def test_typing_in_a_conversation_one_may_not_see_is_refused_and_never_sent(
+    desk: Desk, gateway: FakeGateway
+) -> None:
+    conversation_id = await conversation(desk)
+    async with desk.app[keys.SESSIONS].begin() as db:
+        row = await db.get(Conversation, conversation_id)
+        assert row is not None
+        db.add(Department(id=1, name="Vendas"))
+        await db.flush()
+        row.department_id = 1
+    outsider = await desk.user("attendant", departments=[2])
+    response = await desk.client.post(
+        f"/api/v1/conversations/{conversation_id}/typing",
+        json={"state": "typing"},
+        headers=desk.auth(outsider),
+    )
+    assert response.status == 404
+    assert (await response.json())["error"]["code"] == "not_found"
+    assert not [p for _, p, _, _ in gateway.requests if p.endswith("/typing")]
 
 
 async def test_typing_is_best_effort(

@@ -5,6 +5,8 @@ import { defineConfig } from "vite";
 const coreUrl = "http://127.0.0.1:8080";
 
 export default defineConfig({
+  // React's automatic JSX runtime, compiled by Vite's own transformer (no plugin needed).
+  oxc: { jsx: { runtime: "automatic" } },
   build: {
     outDir: "dist",
     emptyOutDir: true,
@@ -12,7 +14,7 @@ export default defineConfig({
   },
   server: {
     proxy: {
-      "/api": coreUrl,
+      "/api": { target: coreUrl, ws: true },
       "/healthz": coreUrl,
       "/readyz": coreUrl,
     },

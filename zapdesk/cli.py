@@ -33,7 +33,18 @@ def cmd_core(args: argparse.Namespace) -> int:
 
     settings = Settings.load()
     configure_logging(settings.runtime.log_level, settings.runtime.log_format, service="core")
-    return serve(create_app(settings), settings.services.core_host, settings.services.core_port)
+    workers = settings.web.core_workers
+    if workers > 1 and not args.worker:
+        if settings.redis.redis_url is None:
+            raise ConfigError(
+                f"ZAPDESK_CORE_WORKERS={workers} needs ZAPDESK_REDIS_URL: each worker has its own "
+                "websockets, and only the Redis bus reaches them all"
+            )
+        from zapdesk.launcher import run_workers
+
+        return run_workers("core", ["core", "--worker"], workers)
+    services = settings.services
+    return serve(create_app(settings), services.core_host, services.core_port, shared=args.worker)
 
 
 def cmd_gateway(args: argparse.Namespace) -> int:
@@ -73,6 +84,7 @@ def all_concerns() -> list[type[Concern]]:
     """Every settings class, in the order the configuration reference lists them."""
     from core.settings import (
         AuthSettings,
+        CopilotSettings,
         DatabaseSettings,
         InboxSettings,
         MediaSettings,
@@ -95,6 +107,7 @@ def all_concerns() -> list[type[Concern]]:
         OutboundSettings,
         MediaSettings,
         RealtimeSettings,
+        CopilotSettings,
         GatewaySettings,
         S3Settings,
     ]
@@ -167,7 +180,9 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="use the simulated WhatsApp (with demo customers) instead of real phones",
     )
-    add("core", cmd_core, "Run the desk service (API, websocket, web UI).")
+    core = add("core", cmd_core, "Run the desk service (API, websocket, web UI).")
+    # One of ZAPDESK_CORE_WORKERS processes started by `zapdesk core` itself: share the port.
+    core.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
     add("gateway", cmd_gateway, "Run the WhatsApp session gateway.")
     sim = add("sim", cmd_sim, "Run the simulated WhatsApp (for demos, tests and benchmarks).")
     sim.add_argument("--host", default="127.0.0.1")

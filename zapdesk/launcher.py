@@ -106,7 +106,17 @@ def up(*, simulate: bool = False) -> int:
     return asyncio.run(_supervise(children, banner))
 
 
+def run_workers(name: str, argv: list[str], count: int) -> int:
+    """``count`` copies of ``zapdesk <argv>`` sharing one port, stopped together; if one stops
+    on its own, all stop (the service manager restarts the whole)."""
+    specs = [(f"{name} worker {n}", argv, "") for n in range(1, count + 1)]
+    log.info("workers_starting", service=name, workers=count)
+    return asyncio.run(_supervise(specs, ""))
+
+
 async def _supervise(specs: list[tuple[str, list[str], str]], banner: str) -> int:
+    """Starts the children, waits until each answers its ready URL (none: started is ready),
+    prints the banner, and stops them all at Ctrl-C, SIGTERM or when one stops by itself."""
     loop = asyncio.get_running_loop()
     stop = asyncio.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -125,7 +135,8 @@ async def _supervise(specs: list[tuple[str, list[str], str]], banner: str) -> in
             children.append(Child(name, url, process))
         problem = await _wait_ready(children, stop)
         if problem is None and not stop.is_set():
-            print(banner, flush=True)
+            if banner:
+                print(banner, flush=True)
             problem = await _wait_for_exit(children, stop)
     finally:
         clean = await _stop_all(children)
@@ -139,7 +150,7 @@ async def _supervise(specs: list[tuple[str, list[str], str]], banner: str) -> in
 
 async def _wait_ready(children: list[Child], stop: asyncio.Event) -> str | None:
     """None once every child answers its ready URL; otherwise what went wrong."""
-    pending = list(children)
+    pending = [child for child in children if child.ready_url]
     loop = asyncio.get_running_loop()
     deadline = loop.time() + READY_TIMEOUT
     async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=2)) as http:

@@ -33,7 +33,7 @@ def configure_logging(
         renderer = structlog.processors.JSONRenderer()
         shared.append(structlog.processors.format_exc_info)
     else:
-        renderer = structlog.dev.ConsoleRenderer(colors=out.isatty())
+        renderer = console_renderer(colors=out.isatty())
 
     handler = logging.StreamHandler(out)
     handler.setFormatter(
@@ -56,3 +56,11 @@ def configure_logging(
     )
     structlog.contextvars.clear_contextvars()
     structlog.contextvars.bind_contextvars(service=service)
+
+
+def console_renderer(*, colors: bool) -> structlog.dev.ConsoleRenderer:
+    """Console lines with plain tracebacks: rich's (structlog's default when rich is installed)
+    renders every frame's locals, which can hold the event loop for seconds."""
+    return structlog.dev.ConsoleRenderer(
+        colors=colors, exception_formatter=structlog.dev.plain_traceback
+    )

@@ -120,15 +120,24 @@ def setup_http(app: web.Application) -> None:
     app.on_response_prepare.append(add_security_headers)
 
 
-def serve(app: web.Application, host: str, port: int) -> int:
-    """Runs until SIGINT/SIGTERM, then shuts down gracefully; answers the exit status."""
+def serve(app: web.Application, host: str, port: int, *, shared: bool = False) -> int:
+    """Runs until SIGINT/SIGTERM, then shuts down gracefully; answers the exit status.
+    ``shared``: one of several processes listening on the same port (``SO_REUSEPORT``)."""
 
     async def announce(app: web.Application) -> None:
         log.info("starting", url=f"http://{host}:{port}")
 
     app.on_startup.append(announce)
     try:
-        web.run_app(app, host=host, port=port, print=None, access_log=None, shutdown_timeout=10)
+        web.run_app(
+            app,
+            host=host,
+            port=port,
+            print=None,
+            access_log=None,
+            shutdown_timeout=10,
+            reuse_port=shared or None,
+        )
     except OSError as exc:
         log.error("cannot_listen", host=host, port=port, error=exc.strerror or str(exc))
         return 1

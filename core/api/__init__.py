@@ -8,8 +8,12 @@ from core.api import (
     channels,
     contacts,
     conversations,
+    copilot,
+    knowledge,
     media,
     message_media,
+    monitoring,
+    quick_replies,
     realtime,
     users,
 )
@@ -24,4 +28,8 @@ APIS: list[Api] = [
     media.api,
     message_media.api,
     realtime.api,
+    copilot.api,
+    knowledge.api,
+    quick_replies.api,
+    monitoring.api,
 ]

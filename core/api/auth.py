@@ -2,23 +2,28 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Literal
 
+import structlog
 from aiohttp import web
 from pydantic import BaseModel, Field
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from core import keys
 from core.api.routing import ANY_USER, PUBLIC, Api, Call
-from core.api.users import user_out
+from core.api.users import reset_password, user_out
 from core.auth import signin
 from core.auth.current import secret_key
 from core.auth.refresh import Client
 from core.auth.throttle import client_address
 from core.auth.tokens import ACCESS_TTL, issue_access
+from core.storage.models import User
 from core.views import UserOut
-from zapdesk.errors import RateLimited
+from zapdesk.errors import RateLimited, Unauthorized
 from zapdesk.web import error_response
+
+log = structlog.get_logger("core.api.auth")
 
 api = Api()
 TAGS = ("auth",)
@@ -31,6 +36,11 @@ class Login(BaseModel):
 
 class RefreshTokenIn(BaseModel):
     refresh_token: str = Field(min_length=1, max_length=200)
+
+
+class PasswordChange(BaseModel):
+    current_password: str = Field(min_length=1, max_length=1024)
+    new_password: str = Field(max_length=1024, description="At least 8 characters.")
 
 
 class SignedIn(BaseModel):
@@ -117,6 +127,37 @@ async def logout_all(call: Call[None, None]) -> None:
     """Ends every sign-in of the current user, on every device."""
     async with call.db() as session:
         await signin.sign_out_everywhere(session, call.me.id)
+
+
+@api.operation(
+    "POST",
+    "/auth/password",
+    summary="Change my password",
+    roles=ANY_USER,
+    body=PasswordChange,
+    response=SignedIn,
+    tags=TAGS,
+)
+async def change_password(call: Call[PasswordChange, None]) -> SignedIn | web.Response:
+    """Proven with the current password (422 `wrong_password`; failures count toward the
+    sign-in throttle, 429 with `Retry-After`). Every other sign-in of the user ends; this one
+    continues with the new tokens in the answer."""
+    client = _client(call.request)
+    try:
+        async with call.db() as session:
+            user = await session.get(User, call.me.id)
+            if user is None:  # pragma: no cover - authenticated a moment ago
+                raise Unauthorized()
+            await signin.check_password(
+                session, call.settings.auth, user, call.body.current_password, client
+            )
+            await reset_password(session, user, call.body.new_password, field="new_password")
+            grant = await signin.start(session, call.settings.auth, user, client, datetime.now(UTC))
+            log.info("password_changed", user_id=user.id)
+            return await _signed_in(session, call.request, grant)
+    except RateLimited as exc:
+        wait = str(exc.details["retry_after_s"])
+        return error_response(exc, headers={"Retry-After": wait})
 
 
 @api.operation("GET", "/auth/me", summary="Who am I", roles=ANY_USER, response=UserOut, tags=TAGS)

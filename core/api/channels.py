@@ -64,17 +64,22 @@ class QRQuery(BaseModel):
 
 
 def merged(channel: Channel, live: dict[str, Any] | None) -> ChannelView:
-    view = ChannelView.model_validate(ChannelOut.of(channel).model_dump())
+    stored = ChannelOut.of(channel).model_dump()
     if live is None:
-        return view
-    view.status = str(live.get("state") or view.status)
-    view.status_reason = live.get("reason")
-    view.phone = live.get("phone") or view.phone
-    view.jid = live.get("jid") or view.jid
-    view.detail = live.get("detail")
-    view.connected_since = live.get("connected_since")
-    view.live = True
-    return view
+        return ChannelView.model_validate(stored)
+    # Validated, not assigned: the gateway's times arrive as ISO text.
+    return ChannelView.model_validate(
+        {
+            **stored,
+            "status": str(live.get("state") or stored["status"]),
+            "status_reason": live.get("reason"),
+            "phone": live.get("phone") or stored["phone"],
+            "jid": live.get("jid") or stored["jid"],
+            "detail": live.get("detail"),
+            "connected_since": live.get("connected_since"),
+            "live": True,
+        }
+    )
 
 
 async def _live_sessions(gateway: GatewayClient) -> dict[str, dict[str, Any]] | None:

@@ -10,6 +10,7 @@ from sqlalchemy.exc import IntegrityError
 
 from core import gateway_client, keys
 from core.api.routing import Api, Call, RowId
+from core.copilot.service import COPILOT
 from core.gateway_client import GATEWAY
 from core.inbox import queries
 from core.inbox.pagination import DEFAULT_LIMIT, MAX_LIMIT, Page, SortKey, decode_cursor
@@ -237,6 +238,7 @@ async def send_message(call: Call[SendIn, None]) -> MessageOut:
     if not queued.created:
         return out
     call.request.app[OUTBOUND].wake()
+    call.request.app[COPILOT].attendant_answered(conversation_id)
     audience = Audience(
         department_id=queued.conversation.department_id,
         assignee_id=queued.conversation.assignee_id,

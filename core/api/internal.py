@@ -15,8 +15,10 @@ import structlog
 from aiohttp import web
 
 from core import keys
+from core.copilot.service import COPILOT
 from core.inbox.ingest import ingest_batch
 from core.inbox.intake import parse_batch
+from core.monitoring import MONITOR
 from core.realtime.bus import Bus, Notice
 from core.settings import Settings
 from sessions.signing import HEADER, BadSignature, verify
@@ -43,6 +45,7 @@ async def receive_events(request: web.Request) -> web.StreamResponse:
     body = await _read_body(request)
     _check_signature(settings, request.headers.get(HEADER), body)
     events = parse_batch(body)
+    app[MONITOR].ingest.add(len(events))
     window = timedelta(seconds=settings.inbox.reopen_window_s)
     outcome = await ingest_batch(app[keys.SESSIONS], events, window)
 
@@ -60,6 +63,7 @@ async def receive_events(request: web.Request) -> web.StreamResponse:
         ms=round((time.perf_counter() - started) * 1000, 1),
     )
     await _publish(app[keys.BUS], outcome.notices)
+    app[COPILOT].after_ingest(outcome.notices)  # drafts replies in the background
     return response
 
 

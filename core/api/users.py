@@ -139,11 +139,14 @@ async def change_user(session: AsyncSession, user: User, patch: UserPatch) -> No
     await session.flush()
 
 
-async def reset_password(session: AsyncSession, user: User, password: str) -> None:
+async def reset_password(
+    session: AsyncSession, user: User, password: str, *, field: str = "password"
+) -> None:
+    """Sets the password and ends every sign-in of the user."""
     if len(password) < MIN_PASSWORD:
         raise ValidationFailed(
             f"The password needs at least {MIN_PASSWORD} characters.",
-            details={"field": "password"},
+            details={"field": field},
         )
     user.password_hash = await hash_password(password)
     await refresh.revoke_user(session, user.id, datetime.now(UTC))

@@ -18,7 +18,7 @@ from core.auth.passwords import verify_password
 from core.auth.refresh import Client
 from core.settings import AuthSettings
 from core.storage.models import User
-from zapdesk.errors import Unauthorized
+from zapdesk.errors import Unauthorized, ValidationFailed
 
 log = structlog.get_logger("core.auth")
 
@@ -46,6 +46,10 @@ class Grant:
     refresh_token: str
 
 
+class WrongPassword(ValidationFailed):
+    code, default_message = "wrong_password", "The current password is not right."
+
+
 def normalized_email(email: str) -> str:
     return email.strip().lower()
 
@@ -68,13 +72,35 @@ async def sign_in(
         # Only someone who knows the password learns that the account is deactivated.
         raise AccountInactive() if reason == "inactive" else InvalidCredentials()
     await throttle.record(session, email, client.ip, succeeded=True, now=now)
+    grant = await start(session, rules, user, client, now)
+    log.info("signed_in", user_id=user.id, ip=client.ip)
+    return grant
+
+
+async def start(
+    session: AsyncSession, rules: AuthSettings, user: User, client: Client, now: datetime
+) -> Grant:
+    """A new sign-in (a refresh-token family of its own) for a user who proved who they are."""
     user.last_login_at = now
     token = await refresh.issue(
         session, user_id=user.id, family=None, lifetime=_lifetime(rules), client=client, now=now
     )
     await session.commit()
-    log.info("signed_in", user_id=user.id, ip=client.ip)
     return Grant(user, token)
+
+
+async def check_password(
+    session: AsyncSession, rules: AuthSettings, user: User, password: str, client: Client
+) -> None:
+    """A signed-in user proving it is them (to change their password). A wrong password
+    counts toward the sign-in throttle: a stolen session cannot be used to guess it."""
+    now = datetime.now(UTC)
+    limits = throttle.Limits.of(rules)
+    await throttle.check(session, limits, user.email, client.ip, now)
+    if not await verify_password(user.password_hash, password):
+        await throttle.record(session, user.email, client.ip, succeeded=False, now=now)
+        await session.commit()
+        raise WrongPassword(details={"field": "current_password"})
 
 
 async def renew(session: AsyncSession, rules: AuthSettings, token: str, client: Client) -> Grant:

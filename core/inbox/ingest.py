@@ -23,7 +23,6 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 import structlog
-from sqlalchemy import insert
 from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -32,10 +31,10 @@ from core.inbox.channels import channels_for, record_status
 from core.inbox.contacts import ContactBook, identities_of
 from core.inbox.lifecycle import Lifecycle
 from core.inbox.notices import Changes
-from core.inbox.sql import plan_each_query
 from core.inbox.text import REVOKED_PREVIEW, preview
 from core.realtime.bus import Notice
-from core.storage.models import Channel, Contact, Conversation, Message
+from core.storage.models import Channel
+from core.storage.rows import ContactRow, ConversationRow, MessageRow, insert_rows, store_changes
 from sessions.events import (
     ChatPresenceEvent,
     ContactUpdatedEvent,
@@ -78,7 +77,7 @@ class Outcome:
 class _NewMessage:
     event: MessageReceivedEvent | MessageSentEvent
     channel: Channel
-    contact: Contact
+    contact: ContactRow
 
 
 async def ingest_batch(
@@ -112,11 +111,11 @@ class BatchIngest:
         self._changes = Changes()
         self._effects: list[Effect | None] = [None] * len(events)
         self._new: dict[int, _NewMessage] = {}
-        self._placed: dict[int, Conversation] = {}
-        self._echoes: dict[int, Message] = {}
+        self._placed: dict[int, ConversationRow] = {}
+        self._echoes: dict[int, MessageRow] = {}
         self._new_keys: set[tuple[int, str]] = set()
         self._new_client_ids: set[str] = set()
-        self._inserted: list[Message] = []
+        self._inserted: list[MessageRow] = []
 
     async def run(self) -> Outcome:
         seen: set[str] = set()
@@ -125,28 +124,31 @@ class BatchIngest:
                 self._effects[index] = Effect.DUPLICATE
             seen.add(event.id)
         db = self._db
-        await plan_each_query(db)
         self._channels, created = await channels_for(db, {e.session_id for e in self._events})
         for channel in created:
             self._changes.channel_updated(channel)
         snap = await snapshot.load(db, self._events, self._channels.values())
         self._snap = snap
         self._conversations = snap.conversations
-        self._lifecycle = Lifecycle(db, self._changes, self._window, snap.conversations.values())
+        loaded = list(dict.fromkeys([*snap.messages.values(), *snap.by_client.values()]))
+        self._lifecycle = Lifecycle(
+            db, self._changes, self._window, snap.conversations.values(), loaded
+        )
         self._book = ContactBook(db, snap.owners, self._lifecycle.absorb)
 
         await self._identify()
-        await db.flush()
+        await self._book.store()
         self._converse()
-        await db.flush()
-        self._lifecycle.write_audit()
+        await self._lifecycle.store_new()
+        await self._lifecycle.write_audit()
         for conversation in self._placed.values():
-            self._conversations[conversation.id] = conversation
+            self._conversations[conversation.id] = conversation  # type: ignore[index]
         for index, event in enumerate(self._events):
             if self._effects[index] is None:
                 self._effects[index] = await self._apply(index, event)
-        await db.flush()
-        await self._store_messages()
+        await db.flush()  # the channels (ORM objects: one per session)
+        await insert_rows(db, self._inserted, key=("channel_id", "wa_message_id"))
+        await store_changes(db, [*self._lifecycle.conversations(), *loaded])
 
         notices = await self._changes.notices(db, self._book.known(), self._conversations)
         duplicates = self._effects.count(Effect.DUPLICATE)
@@ -229,13 +231,13 @@ class BatchIngest:
             return self._presence(channel, event)
         return Effect.IGNORED  # pragma: no cover - contact.updated is applied in pass 1
 
-    def _insert(self, item: _NewMessage, conversation: Conversation) -> Effect:
+    def _insert(self, item: _NewMessage, conversation: ConversationRow) -> Effect:
         data = item.event.data
         if isinstance(item.event, MessageReceivedEvent):
             message = messages.received(data, item.channel.id, conversation)
         else:
             message = messages.typed_on_phone(data, item.channel.id, conversation)
-        self._inserted.append(message)  # stored at the end, all at once
+        self._inserted.append(message)  # stored at the end, with one multi-row INSERT
         self._snap.messages[(item.channel.id, data.wa_id)] = message
         if message.client_id is not None:
             self._snap.by_client[message.client_id] = message
@@ -244,22 +246,11 @@ class BatchIngest:
         self._changes.conversation_updated(conversation)
         return Effect.APPLIED
 
-    async def _store_messages(self) -> None:
-        """Inserts the batch's new messages with multi-row INSERTs (an ORM flush would insert
-        them one at a time on SQLite) and gives each its id, matched by WhatsApp id since the
-        rows come back in no particular order."""
-        if not self._inserted:
-            return
-        returned = await self._db.execute(
-            insert(Message).returning(Message.id, Message.channel_id, Message.wa_message_id),
-            [messages.row_of(m) for m in self._inserted],
-        )
-        ids = {(channel_id, wa_id): id_ for id_, channel_id, wa_id in returned}
-        for message in self._inserted:
-            message.id = ids[(message.channel_id, message.wa_message_id)]
-
     def _echo(
-        self, channel: Channel, event: MessageReceivedEvent | MessageSentEvent, message: Message
+        self,
+        channel: Channel,
+        event: MessageReceivedEvent | MessageSentEvent,
+        message: MessageRow,
     ) -> Effect:
         key = (channel.id, event.data.wa_id)
         holder = self._snap.messages.get(key)

@@ -22,13 +22,12 @@ from core.inbox.notices import Changes
 from core.storage.models import (
     ActorType,
     Channel,
-    Contact,
     Conversation,
-    ConversationEvent,
     ConversationStatus,
     EventKind,
     Message,
 )
+from core.storage.rows import AuditRow, ContactRow, ConversationRow, MessageRow, insert_rows
 
 ENDED = frozenset({ConversationStatus.RESOLVED, ConversationStatus.CLOSED})
 Key = tuple[int, int]  # (contact_id, channel_id)
@@ -42,7 +41,7 @@ def first_status(channel: Channel) -> ConversationStatus:
     return ConversationStatus.BOT
 
 
-def reopened_status(conversation: Conversation) -> ConversationStatus:
+def reopened_status(conversation: ConversationRow) -> ConversationStatus:
     """Back to whoever had it: the attendant, else the department's queue, else the bot."""
     if conversation.assignee_id is not None:
         return ConversationStatus.OPEN
@@ -53,7 +52,7 @@ def reopened_status(conversation: Conversation) -> ConversationStatus:
 
 @dataclass
 class _Audit:
-    conversation: Conversation
+    conversation: ConversationRow
     kind: EventKind
     actor: ActorType
     from_status: ConversationStatus | None
@@ -70,35 +69,37 @@ class Lifecycle:
         db: AsyncSession,
         changes: Changes,
         window: timedelta,
-        conversations: Iterable[Conversation],
+        conversations: Iterable[ConversationRow],
+        messages: Iterable[MessageRow] = (),
     ) -> None:
         self._db = db
         self._changes = changes
         self._window = window
-        self._all: dict[Conversation, None] = dict.fromkeys(conversations)
-        self._active: dict[Key, Conversation] = {}
-        self._latest: dict[Key, Conversation] = {}
+        self._all: dict[ConversationRow, None] = dict.fromkeys(conversations)
+        self._messages = messages  # the batch's loaded messages: a merge may move them
+        self._active: dict[Key, ConversationRow] = {}
+        self._latest: dict[Key, ConversationRow] = {}
         self._audits: list[_Audit] = []
         self._reindex()
 
     def _reindex(self) -> None:
         self._active.clear()
         self._latest.clear()
-        stored = sorted((c for c in self._all if c.id is not None), key=lambda c: c.id)
+        stored = sorted((c for c in self._all if c.id is not None), key=lambda c: c.id or 0)
         for conversation in [*stored, *(c for c in self._all if c.id is None)]:
             key = (conversation.contact_id, conversation.channel_id)
             self._latest[key] = conversation
             if conversation.status not in ENDED:
                 self._active[key] = conversation
 
-    def active(self, contact: Contact, channel: Channel) -> Conversation | None:
-        return self._active.get((contact.id, channel.id))
+    def active(self, contact: ContactRow, channel: Channel) -> ConversationRow | None:
+        return self._active.get((contact.key, channel.id))
 
     def for_message(
-        self, contact: Contact, channel: Channel, *, inbound: bool, at: datetime
-    ) -> Conversation:
+        self, contact: ContactRow, channel: Channel, *, inbound: bool, at: datetime
+    ) -> ConversationRow:
         """The conversation a message belongs to, started or reopened if need be."""
-        key = (contact.id, channel.id)
+        key = (contact.key, channel.id)
         active = self._active.get(key)
         if active is not None:
             return active
@@ -111,17 +112,17 @@ class Lifecycle:
             return latest
         return self._start(contact, channel, at, ActorType.CONTACT)
 
-    def _within_window(self, conversation: Conversation, at: datetime) -> bool:
+    def _within_window(self, conversation: ConversationRow, at: datetime) -> bool:
         ended_at = conversation.resolved_at or conversation.updated_at
         return at - ended_at <= self._window
 
     def _start(
-        self, contact: Contact, channel: Channel, at: datetime, actor: ActorType
-    ) -> Conversation:
+        self, contact: ContactRow, channel: Channel, at: datetime, actor: ActorType
+    ) -> ConversationRow:
         status = first_status(channel)
-        conversation = Conversation(
+        conversation = ConversationRow(
             channel_id=channel.id,
-            contact_id=contact.id,
+            contact_id=contact.key,
             department_id=channel.department_id,
             assignee_id=None,
             status=status,
@@ -129,16 +130,15 @@ class Lifecycle:
             last_message_at=at,
             last_message_preview="",
         )
-        self._db.add(conversation)
         self._all[conversation] = None
-        key = (contact.id, channel.id)
+        key = (contact.key, channel.id)
         self._active[key] = self._latest[key] = conversation
         self._changes.conversation_created(conversation)
         reason = "first message" if actor is ActorType.CONTACT else "sent from the phone"
         self._audits.append(_Audit(conversation, EventKind.CREATED, actor, None, status, reason))
         return conversation
 
-    def _reopen(self, conversation: Conversation) -> None:
+    def _reopen(self, conversation: ConversationRow) -> None:
         before, after = conversation.status, reopened_status(conversation)
         conversation.status = after
         conversation.resolved_at = None
@@ -155,27 +155,36 @@ class Lifecycle:
             )
         )
 
-    async def absorb(self, survivor: Contact, loser: Contact) -> None:
+    async def absorb(self, survivor: ContactRow, loser: ContactRow) -> None:
         """After a contact merge: the loser's conversations become the survivor's, and where
         both had an active one on a channel, one continues and the other is closed."""
         await self._db.execute(
-            update(Conversation)
+            update(ConversationRow.table)
             .where(Conversation.contact_id == loser.id)
             .values(contact_id=survivor.id)
-            .execution_options(synchronize_session="evaluate")
         )
-        active = await self._db.scalars(
-            select(Conversation)
-            .where(Conversation.contact_id == survivor.id, Conversation.status.not_in(ENDED))
+        for conversation in self._all:
+            if conversation.contact_id == loser.id:
+                conversation.contact_id = survivor.id  # type: ignore[assignment]
+        held = {c.id: c for c in self._all if c.id is not None}
+        active = await self._db.execute(
+            select(*ConversationRow.selected())
+            .where(
+                ConversationRow.table.c.contact_id == survivor.id,
+                ConversationRow.table.c.status.not_in(ENDED),
+            )
             .with_for_update()
         )
-        by_channel: dict[int, list[Conversation]] = {}
-        for conversation in active:
+        by_channel: dict[int, list[ConversationRow]] = {}
+        for row in active.mappings():
+            conversation = held.get(row["id"]) or ConversationRow.loaded(row)
             self._all.setdefault(conversation, None)
             by_channel.setdefault(conversation.channel_id, []).append(conversation)
         for conversations in by_channel.values():
             # The one someone already works on continues; otherwise the oldest.
-            conversations.sort(key=lambda c: (c.assignee_id is None, c.department_id is None, c.id))
+            conversations.sort(
+                key=lambda c: (c.assignee_id is None, c.department_id is None, c.id or 0)
+            )
             for other in conversations[1:]:
                 await self._fold(conversations[0], other)
         for conversation in self._all:
@@ -183,13 +192,15 @@ class Lifecycle:
                 self._changes.conversation_updated(conversation)
         self._reindex()
 
-    async def _fold(self, keep: Conversation, drop: Conversation) -> None:
+    async def _fold(self, keep: ConversationRow, drop: ConversationRow) -> None:
         await self._db.execute(
-            update(Message)
+            update(MessageRow.table)
             .where(Message.conversation_id == drop.id)
             .values(conversation_id=keep.id)
-            .execution_options(synchronize_session="evaluate")
         )
+        for message in self._messages:
+            if message.conversation_id == drop.id:
+                message.conversation_id = keep.id  # type: ignore[assignment]
         keep.unread_count += drop.unread_count
         if drop.last_message_at > keep.last_message_at:
             keep.last_message_at = drop.last_message_at
@@ -210,15 +221,24 @@ class Lifecycle:
             )
         )
 
-    def write_audit(self) -> None:
-        """Adds the audit events of this batch (after a flush: they need conversation ids)."""
+    def conversations(self) -> Iterable[ConversationRow]:
+        return self._all
+
+    async def store_new(self) -> None:
+        """Inserts the conversations started in this batch (their messages need the ids)."""
+        # One new conversation per contact and channel at most: that pair tells them apart.
+        new = [c for c in self._all if c.id is None]
+        await insert_rows(self._db, new, key=("contact_id", "channel_id"))
+
+    async def write_audit(self) -> None:
+        """Inserts the audit events of this batch (after ``store_new``: they need the ids)."""
+        rows = []
         for audit in self._audits:
-            self._db.add(
-                ConversationEvent(
-                    conversation_id=audit.conversation.id,
+            rows.append(
+                AuditRow(
+                    conversation_id=audit.conversation.key,
                     kind=audit.kind,
                     actor_type=audit.actor,
-                    actor_user_id=None,
                     from_status=audit.from_status,
                     to_status=audit.to_status,
                     reason=audit.reason,
@@ -226,3 +246,4 @@ class Lifecycle:
                 )
             )
         self._audits.clear()
+        await insert_rows(self._db, rows, ids=False)

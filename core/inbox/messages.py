@@ -16,6 +16,7 @@ from core.storage.models import (
     MessageStatus,
     MessageType,
 )
+from core.storage.rows import ConversationRow, MessageRow
 from sessions.events import (
     DeliveryStatus,
     EditedData,
@@ -55,12 +56,12 @@ def content_of(data: MessageData) -> tuple[MessageType, str, dict[str, Any] | No
     return kind, body, None if media is None else clean_json(media)
 
 
-def received(data: MessageData, channel_id: int, conversation: Conversation) -> Message:
+def received(data: MessageData, channel_id: int, conversation: ConversationRow) -> MessageRow:
     """A message the customer wrote."""
     return _message(data, channel_id, conversation, Direction.INBOUND, ActorType.CONTACT)
 
 
-def typed_on_phone(data: MessageData, channel_id: int, conversation: Conversation) -> Message:
+def typed_on_phone(data: MessageData, channel_id: int, conversation: ConversationRow) -> MessageRow:
     """A message the business sent from outside the desk (the phone itself)."""
     return _message(data, channel_id, conversation, Direction.OUTBOUND, ActorType.SYSTEM)
 
@@ -68,14 +69,14 @@ def typed_on_phone(data: MessageData, channel_id: int, conversation: Conversatio
 def _message(
     data: MessageData,
     channel_id: int,
-    conversation: Conversation,
+    conversation: ConversationRow,
     direction: Direction,
     author: ActorType,
-) -> Message:
+) -> MessageRow:
     kind, body, media = content_of(data)
     inbound = direction is Direction.INBOUND
-    return Message(
-        conversation_id=conversation.id,
+    return MessageRow(
+        conversation_id=conversation.key,
         channel_id=channel_id,
         wa_message_id=data.wa_id,
         client_id=data.client_id,
@@ -94,18 +95,9 @@ def _message(
     )
 
 
-_COLUMNS = [column.key for column in Message.__table__.columns if column.key != "id"]
-
-
-def row_of(message: Message) -> dict[str, Any]:
-    """A message built in memory, as the row to insert."""
-    row = {key: getattr(message, key) for key in _COLUMNS}
-    if row["media"] is None:
-        del row["media"]  # SQL NULL, not the JSON null an explicit None would store
-    return row
-
-
-def show_in_conversation(conversation: Conversation, message: Message) -> None:
+def show_in_conversation(
+    conversation: Conversation | ConversationRow, message: Message | MessageRow
+) -> None:
     """The conversation list shows the newest message (late old ones do not replace it)."""
     if message.direction is Direction.INBOUND:
         conversation.unread_count += 1
@@ -114,7 +106,7 @@ def show_in_conversation(conversation: Conversation, message: Message) -> None:
         conversation.last_message_preview = preview(message.type, message.body, message.media)
 
 
-def refresh_preview(conversation: Conversation, message: Message, text: str) -> bool:
+def refresh_preview(conversation: ConversationRow, message: MessageRow, text: str) -> bool:
     """After an edit or a revocation: the list shows it if this is the newest message."""
     if message.created_at < conversation.last_message_at:
         return False
@@ -122,7 +114,7 @@ def refresh_preview(conversation: Conversation, message: Message, text: str) -> 
     return True
 
 
-def echoed(message: Message, data: MessageData) -> bool:
+def echoed(message: MessageRow, data: MessageData) -> bool:
     """The desk's own message, as WhatsApp echoes it: now it has a WhatsApp id and is sent."""
     changed = False
     if message.wa_message_id is None:
@@ -138,7 +130,7 @@ def echoed(message: Message, data: MessageData) -> bool:
     return changed
 
 
-def receipt(message: Message, status: DeliveryStatus, at: datetime, error: str | None) -> bool:
+def receipt(message: MessageRow, status: DeliveryStatus, at: datetime, error: str | None) -> bool:
     """sent < delivered < read < played, never backwards; failed only before delivery."""
     current = message.status
     if message.direction is Direction.INBOUND:
@@ -159,7 +151,7 @@ def receipt(message: Message, status: DeliveryStatus, at: datetime, error: str |
     return True
 
 
-def edited(message: Message, data: EditedData) -> bool:
+def edited(message: MessageRow, data: EditedData) -> bool:
     if message.edited_at is not None and data.edited_at <= message.edited_at:
         return False
     message.body = clean(data.text)
@@ -167,7 +159,7 @@ def edited(message: Message, data: EditedData) -> bool:
     return True
 
 
-def revoked(message: Message, at: datetime) -> bool:
+def revoked(message: MessageRow, at: datetime) -> bool:
     """Deleted for everyone: kept for the record, marked so the desk shows it as deleted."""
     if message.revoked_at is not None:
         return False
@@ -180,7 +172,7 @@ def reaction_key(data: ReactionData) -> str:
     return clean(data.sender.pn or data.sender.jid)
 
 
-def reacted(message: Message, data: ReactionData) -> bool:
+def reacted(message: MessageRow, data: ReactionData) -> bool:
     """``reactions`` maps sender → emoji; an empty emoji removes the sender's reaction."""
     key, emoji = reaction_key(data), clean(data.emoji)
     reactions = dict(message.reactions)

@@ -9,11 +9,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from core.inbox.contacts import contacts_by_id
 from core.realtime.bus import Audience, Notice
-from core.storage.models import Channel, Contact, Conversation, Message
+from core.storage.models import Channel, Conversation
+from core.storage.rows import ContactRow, ConversationRow, MessageRow
 from core.views import ChannelOut, ConversationOut, MessageOut
 
 INBOX = "inbox"
@@ -24,7 +25,7 @@ def conversation_topic(conversation_id: int) -> str:
     return f"conversation:{conversation_id}"
 
 
-def audience_of(conversation: Conversation | None) -> Audience:
+def audience_of(conversation: Conversation | ConversationRow | None) -> Audience:
     if conversation is None:
         return Audience()
     return Audience(department_id=conversation.department_id, assignee_id=conversation.assignee_id)
@@ -35,27 +36,27 @@ class Changes:
 
     def __init__(self) -> None:
         self.channels: dict[Channel, None] = {}
-        self.conversations_created: dict[Conversation, None] = {}
-        self.conversations_updated: dict[Conversation, None] = {}
-        self.messages_created: dict[Message, None] = {}
-        self.messages_updated: dict[Message, None] = {}
+        self.conversations_created: dict[ConversationRow, None] = {}
+        self.conversations_updated: dict[ConversationRow, None] = {}
+        self.messages_created: dict[MessageRow, None] = {}
+        self.messages_updated: dict[MessageRow, None] = {}
         self.linking: dict[str, dict[str, Any]] = {}
-        self.typing: list[tuple[Conversation, str, dict[str, Any]]] = []
+        self.typing: list[tuple[ConversationRow, str, dict[str, Any]]] = []
 
     def channel_updated(self, channel: Channel) -> None:
         self.channels[channel] = None
 
-    def conversation_created(self, conversation: Conversation) -> None:
+    def conversation_created(self, conversation: ConversationRow) -> None:
         self.conversations_created[conversation] = None
 
-    def conversation_updated(self, conversation: Conversation) -> None:
+    def conversation_updated(self, conversation: ConversationRow) -> None:
         if conversation not in self.conversations_created:
             self.conversations_updated[conversation] = None
 
-    def message_created(self, message: Message) -> None:
+    def message_created(self, message: MessageRow) -> None:
         self.messages_created[message] = None
 
-    def message_updated(self, message: Message) -> None:
+    def message_updated(self, message: MessageRow) -> None:
         if message not in self.messages_created:
             self.messages_updated[message] = None
 
@@ -63,23 +64,24 @@ class Changes:
         """The newest QR (or pairing code) of a session: older ones are already useless."""
         self.linking[session_id] = data
 
-    def typing_changed(self, conversation: Conversation, kind: str, data: dict[str, Any]) -> None:
+    def typing_changed(
+        self, conversation: ConversationRow, kind: str, data: dict[str, Any]
+    ) -> None:
         self.typing.append((conversation, kind, data))
 
     async def notices(
         self,
         db: AsyncSession,
-        contacts: dict[int, Contact],
-        conversations: dict[int, Conversation],
+        contacts: dict[int, ContactRow],
+        conversations: dict[int, ConversationRow],
     ) -> list[Notice]:
-        """The notices, built from the flushed rows (ids known) before the commit."""
+        """The notices, built from the stored rows (ids known) before the commit."""
         shown = [*self.conversations_created, *self.conversations_updated]
         missing = {c.contact_id for c in shown} - contacts.keys()
         if missing:
-            found = await db.scalars(select(Contact).where(Contact.id.in_(missing)))
-            contacts = {**contacts, **{c.id: c for c in found}}
+            contacts = {**contacts, **await contacts_by_id(db, missing)}
         for conversation in shown:
-            conversations.setdefault(conversation.id, conversation)
+            conversations.setdefault(conversation.id, conversation)  # type: ignore[arg-type]
 
         notices = [
             Notice(SESSIONS, "session.updated", ChannelOut.of(channel).model_dump(mode="json"))
@@ -106,13 +108,13 @@ class Changes:
             notices.append(Notice(SESSIONS, "session.qr", data))
         for conversation, kind, data in self.typing:
             notices.append(
-                Notice(conversation_topic(conversation.id), kind, data, audience_of(conversation))
+                Notice(conversation_topic(conversation.key), kind, data, audience_of(conversation))
             )
         return notices
 
     @staticmethod
     def _conversation(
-        conversation: Conversation, contacts: dict[int, Contact], kind: str
+        conversation: ConversationRow, contacts: dict[int, ContactRow], kind: str
     ) -> Notice:
         view = ConversationOut.of(conversation, contacts.get(conversation.contact_id))
         return Notice(INBOX, kind, view.model_dump(mode="json"), audience_of(conversation))

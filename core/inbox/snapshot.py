@@ -10,15 +10,15 @@ from __future__ import annotations
 
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
-from typing import Any
 
 from sqlalchemy import func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from core.inbox.contacts import canonical, identities_of
+from core.inbox.contacts import canonical, contacts_by_jid, identities_of
 from core.inbox.lifecycle import ENDED
 from core.inbox.sql import among, chunked
-from core.storage.models import Channel, Contact, ContactIdentity, Conversation, Message
+from core.storage.models import Channel
+from core.storage.rows import ContactRow, ConversationRow, MessageRow, rows_of
 from sessions.events import (
     ChatPresenceEvent,
     ContactUpdatedEvent,
@@ -30,6 +30,9 @@ from sessions.events import (
     MessageSentEvent,
     MessageStatusEvent,
 )
+
+# Table columns, not ORM attributes: a statement naming only these runs as plain Core SQL.
+MESSAGE, CONVERSATION = MessageRow.table.c, ConversationRow.table.c
 
 
 @dataclass
@@ -66,14 +69,10 @@ class Wanted:
 
 @dataclass
 class Snapshot:
-    owners: dict[str, Contact]  # JID → contact
-    messages: dict[tuple[int, str], Message]  # (channel id, WhatsApp id) → message
-    by_client: dict[str, Message]  # the desk's client_id → message
-    conversations: dict[int, Conversation]
-
-
-async def _all(db: AsyncSession, statement: Any) -> list[Any]:
-    return list(await db.scalars(statement))
+    owners: dict[str, ContactRow]  # JID → contact
+    messages: dict[tuple[int, str], MessageRow]  # (channel id, WhatsApp id) → message
+    by_client: dict[str, MessageRow]  # the desk's client_id → message
+    conversations: dict[int, ConversationRow]
 
 
 async def load(
@@ -82,25 +81,23 @@ async def load(
     wanted = Wanted.of(events)
     channel_ids = [channel.id for channel in channels]
 
-    contact_ids: set[int] = set()
-    for jids in chunked(wanted.jids):
-        rows = await db.execute(
-            select(ContactIdentity.contact_id).where(among(db, ContactIdentity.jid, jids))
-        )
-        contact_ids.update(rows.scalars())
-    owners: dict[str, Contact] = {}
-    for ids in chunked(contact_ids):
-        for contact in await _all(db, select(Contact).where(among(db, Contact.id, ids))):
-            for identity in contact.identities:
-                owners[identity.jid] = contact
+    contacts = await contacts_by_jid(db, wanted.jids)
+    contact_ids = set(contacts)
+    owners: dict[str, ContactRow] = {}
+    for contact in contacts.values():
+        for identity in contact.identities:
+            owners[identity.jid] = contact
 
     messages = await messages_by_wa_id(db, channel_ids, wanted.wa_ids)
     found = list(messages.values())
-    by_client: dict[str, Message] = {}
+    by_client: dict[str, MessageRow] = {}
     for client_ids in chunked(wanted.client_ids):
-        found += await _all(
+        found += await rows_of(
             db,
-            select(Message).where(among(db, Message.client_id, client_ids)).with_for_update(),
+            MessageRow,
+            select(*MessageRow.selected())
+            .where(among(db, MESSAGE.client_id, client_ids))
+            .with_for_update(),
         )
     for message in found:
         if message.wa_message_id is not None:
@@ -108,47 +105,52 @@ async def load(
         if message.client_id is not None:
             by_client[message.client_id] = message
 
-    conversations: dict[int, Conversation] = {}
+    conversations: dict[int, ConversationRow] = {}
     for ids in chunked(contact_ids):
         # Each pair's active conversations and its latest one (to reopen or continue).
         pair = (
-            among(db, Conversation.contact_id, ids),
-            among(db, Conversation.channel_id, channel_ids),
+            among(db, CONVERSATION.contact_id, ids),
+            among(db, CONVERSATION.channel_id, channel_ids),
         )
         latest = (
-            select(func.max(Conversation.id))
+            select(func.max(CONVERSATION.id))
             .where(*pair)
-            .group_by(Conversation.contact_id, Conversation.channel_id)
+            .group_by(CONVERSATION.contact_id, CONVERSATION.channel_id)
         )
-        for conversation in await _all(
+        for conversation in await rows_of(
             db,
-            select(Conversation)
-            .where(*pair, or_(Conversation.status.not_in(ENDED), Conversation.id.in_(latest)))
+            ConversationRow,
+            select(*ConversationRow.selected())
+            .where(*pair, or_(CONVERSATION.status.not_in(ENDED), CONVERSATION.id.in_(latest)))
             .with_for_update(),
         ):
-            conversations[conversation.id] = conversation
+            conversations[conversation.id] = conversation  # type: ignore[index]
     referenced = {message.conversation_id for message in found} - conversations.keys()
     for ids in chunked(referenced):
-        for conversation in await _all(
+        for conversation in await rows_of(
             db,
-            select(Conversation).where(among(db, Conversation.id, ids)).with_for_update(),
+            ConversationRow,
+            select(*ConversationRow.selected())
+            .where(among(db, CONVERSATION.id, ids))
+            .with_for_update(),
         ):
-            conversations[conversation.id] = conversation
+            conversations[conversation.id] = conversation  # type: ignore[index]
     return Snapshot(owners, messages, by_client, conversations)
 
 
 async def messages_by_wa_id(
     db: AsyncSession, channel_ids: Collection[int], wa_ids: Collection[str]
-) -> dict[tuple[int, str], Message]:
+) -> dict[tuple[int, str], MessageRow]:
     """The messages with these WhatsApp ids on these channels, locked for this batch."""
-    found: dict[tuple[int, str], Message] = {}
+    found: dict[tuple[int, str], MessageRow] = {}
     for chunk in chunked(wa_ids):
-        for message in await _all(
+        for message in await rows_of(
             db,
-            select(Message)
+            MessageRow,
+            select(*MessageRow.selected())
             .where(
-                among(db, Message.channel_id, list(channel_ids)),
-                among(db, Message.wa_message_id, chunk),
+                among(db, MESSAGE.channel_id, list(channel_ids)),
+                among(db, MESSAGE.wa_message_id, chunk),
             )
             .with_for_update(),
         ):

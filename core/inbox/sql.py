@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Collection, Iterator
 from typing import Any, TypeVar
 
-from sqlalchemy import ColumnElement, any_, bindparam, text
+from sqlalchemy import ColumnElement, any_, bindparam
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import InstrumentedAttribute
@@ -22,21 +22,10 @@ def chunked(values: Collection[T]) -> Iterator[list[T]]:
 
 
 def among(
-    db: AsyncSession, column: InstrumentedAttribute[Any], values: list[Any]
+    db: AsyncSession, column: InstrumentedAttribute[Any] | ColumnElement[Any], values: list[Any]
 ) -> ColumnElement[bool]:
     """``column IN values``; on PostgreSQL as ``= ANY(array)``, one bound parameter, so that
     one prepared statement serves every count of values."""
     if db.get_bind().dialect.name == "postgresql":
         return column == any_(bindparam(None, values, type_=ARRAY(column.type)))
     return column.in_(values)
-
-
-async def plan_each_query(db: AsyncSession) -> None:
-    """PostgreSQL: plan this transaction's statements for their actual values.
-
-    A prepared statement run more than five times may switch to a generic plan; for the
-    batch lookups (a list of WhatsApp ids) the generic plan scanned whole channels, ~30 times
-    slower once a channel had some ten thousand messages.
-    """
-    if db.get_bind().dialect.name == "postgresql":
-        await db.execute(text("SET LOCAL plan_cache_mode = force_custom_plan"))

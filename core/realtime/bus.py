@@ -10,9 +10,11 @@ from __future__ import annotations
 import asyncio
 from abc import ABC, abstractmethod
 from collections import deque
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
+
+from pydantic_core import from_json
 
 
 @dataclass(frozen=True)
@@ -32,7 +34,7 @@ class Audience:
 class Notice:
     topic: str  # "inbox", "conversation:<id>", "sessions", "presence", "me"
     type: str  # "message.created", "conversation.updated", ... (DESIGN.md, Realtime)
-    data: dict[str, Any]
+    data: Mapping[str, Any]
     audience: Audience = field(default_factory=Audience)
 
 
@@ -40,6 +42,33 @@ class Notice:
 class Envelope:
     seq: int
     notice: Notice
+    # ``{"type": ..., "data": ...}`` as JSON, when the notice arrived serialized (from Redis):
+    # the hub frames these bytes as they are, without parsing and serializing them again.
+    payload: bytes | None = None
+
+
+class SerializedData(Mapping[str, Any]):
+    """The ``data`` of a notice that arrived serialized: parsed only if someone reads it."""
+
+    __slots__ = ("_parsed", "_payload")
+
+    def __init__(self, payload: bytes) -> None:
+        self._payload = payload
+        self._parsed: dict[str, Any] | None = None
+
+    def _data(self) -> dict[str, Any]:
+        if self._parsed is None:
+            self._parsed = dict(from_json(self._payload)["data"])
+        return self._parsed
+
+    def __getitem__(self, key: str) -> Any:
+        return self._data()[key]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._data())
+
+    def __len__(self) -> int:
+        return len(self._data())
 
 
 class Bus(ABC):

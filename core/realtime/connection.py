@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import struct
 
 import structlog
-from aiohttp import WSMsgType, web
+from aiohttp import web
 
 from core.realtime.access import Viewer
 from core.realtime.bus import Envelope, Notice
@@ -22,6 +23,20 @@ log = structlog.get_logger("core.realtime")
 Item = bytes | list[bytes]
 
 _FLUSH_POLL = 0.02
+# The writer sends what is queued in one write of at most this much (fewer system calls when a
+# burst of notices is fanned out), and waits while the socket's buffer holds more than this.
+_COALESCE = 64 * 1024
+_DRAIN_POLL = 0.005
+
+
+def text_frame(payload: bytes) -> bytes:
+    """A whole server-to-client websocket text frame (RFC 6455 5.2: FIN, not masked)."""
+    size = len(payload)
+    if size < 126:
+        return bytes((0x81, size)) + payload
+    if size < 1 << 16:
+        return struct.pack("!BBH", 0x81, 126, size) + payload
+    return struct.pack("!BBQ", 0x81, 127, size) + payload
 
 
 class Connection:
@@ -91,14 +106,32 @@ class Connection:
             await writer
 
     async def _write(self) -> None:
+        """Takes everything queued, frames it, and writes it to the socket at once.
+
+        The frames are built here rather than by aiohttp's writer (one system call per frame)
+        because the hub fans out each notice to every socket: in a burst, one write per socket
+        carries many frames. The socket is not compressed (``compress=False``), so a frame is
+        just a header and the bytes."""
+        transport = self.transport
+        if transport is None:  # pragma: no cover - aiohttp always has one for a live socket
+            return
         try:
             while True:
-                item = await self.queue.get()
-                if isinstance(item, bytes):
-                    await self.ws.send_frame(item, WSMsgType.TEXT)
-                    continue
-                for frame in item:
-                    await self.ws.send_frame(frame, WSMsgType.TEXT)
+                chunks = _frames(await self.queue.get())
+                size = sum(map(len, chunks))
+                while size < _COALESCE and not self.queue.empty():
+                    more = _frames(self.queue.get_nowait())
+                    chunks += more
+                    size += sum(map(len, more))
+                if transport.is_closing():
+                    return
+                transport.write(b"".join(chunks))
+                # A transport has no "drained" event to wait on; a full one means the peer
+                # reads slowly, and meanwhile the queue fills until the hub drops it.
+                while transport.get_write_buffer_size() > _COALESCE:
+                    if transport.is_closing():
+                        return
+                    await asyncio.sleep(_DRAIN_POLL)
         except ConnectionError:
             return  # the socket is going away; its reader loop sees that and ends
 
@@ -121,3 +154,9 @@ class Connection:
         finally:
             if self.transport is not None and self.transport.get_write_buffer_size():
                 self.transport.abort()
+
+
+def _frames(item: Item) -> list[bytes]:
+    if isinstance(item, bytes):
+        return [text_frame(item)]
+    return [text_frame(frame) for frame in item]

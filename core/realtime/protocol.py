@@ -102,6 +102,8 @@ def check_topic(topic: str) -> None:
 
 
 def notice_frame(envelope: Envelope) -> bytes:
+    if envelope.payload is not None:  # '{"type":...,"data":...}': put the seq in front
+        return b'{"seq":%d,%s' % (envelope.seq, envelope.payload[1:])
     notice = envelope.notice
     return to_json({"seq": envelope.seq, "type": notice.type, "data": notice.data})
 

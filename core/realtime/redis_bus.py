@@ -9,24 +9,24 @@ hub); ``since(seq)`` reads the stream from ``seq + 1``.
 from __future__ import annotations
 
 import asyncio
-import json
 from collections.abc import AsyncIterator
-from typing import Any, cast
+from typing import cast
 
 import structlog
-from pydantic_core import to_json
+from pydantic_core import from_json, to_json
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
-from core.realtime.bus import Audience, Bus, Envelope, Notice
+from core.realtime.bus import Audience, Bus, Envelope, Notice, SerializedData
 
 log = structlog.get_logger("core.realtime.redis_bus")
 
-# KEYS: stream, counter. ARGV: maxlen, then one payload per notice. Answers the last seq.
+# KEYS: stream, counter. ARGV: maxlen, then two values per notice (its routing: topic, type and
+# audience; its payload: type and data as JSON). Answers the last seq.
 # A counter lost while the stream survives (a deleted key) restarts after the stream's top.
 _PUBLISH = """
 local seq = 0
-for i = 2, #ARGV do
+for i = 2, #ARGV, 2 do
   seq = redis.call('INCR', KEYS[2])
   if seq == 1 then
     local top = redis.call('XREVRANGE', KEYS[1], '+', '-', 'COUNT', 1)
@@ -35,7 +35,7 @@ for i = 2, #ARGV do
       redis.call('SET', KEYS[2], seq)
     end
   end
-  redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[1], seq .. '-0', 'n', ARGV[i])
+  redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[1], seq .. '-0', 'n', ARGV[i], 'p', ARGV[i + 1])
 end
 return seq
 """
@@ -46,29 +46,31 @@ _READ_BATCH = 500
 _RETRY_FIRST, _RETRY_MAX = 0.1, 5.0
 
 
-def encode(notice: Notice) -> bytes:
+def encode(notice: Notice) -> tuple[bytes, bytes]:
+    """(routing, payload): the hub reads the small routing part of every notice, but only
+    frames the payload, as it is, for the sockets that follow the topic."""
     audience = notice.audience
-    return to_json(
-        {
-            "topic": notice.topic,
-            "type": notice.type,
-            "data": notice.data,
-            "audience": [audience.department_id, audience.assignee_id, audience.user_id],
-        }
-    )
+    routing = [
+        notice.topic,
+        notice.type,
+        audience.department_id,
+        audience.assignee_id,
+        audience.user_id,
+    ]
+    return to_json(routing), to_json({"type": notice.type, "data": notice.data})
 
 
 def decode(entry_id: bytes, fields: dict[bytes, bytes]) -> Envelope:
     """A stream entry (``redis`` replies in bytes: the client does not decode responses)."""
-    raw: dict[str, Any] = json.loads(fields[b"n"])
-    department_id, assignee_id, user_id = raw["audience"]
+    topic, type_, department_id, assignee_id, user_id = from_json(fields[b"n"])
+    payload = fields[b"p"]
     notice = Notice(
-        topic=raw["topic"],
-        type=raw["type"],
-        data=raw["data"],
+        topic=topic,
+        type=type_,
+        data=SerializedData(payload),
         audience=Audience(department_id=department_id, assignee_id=assignee_id, user_id=user_id),
     )
-    return Envelope(seq=int(entry_id.split(b"-", 1)[0]), notice=notice)
+    return Envelope(seq=int(entry_id.split(b"-", 1)[0]), notice=notice, payload=payload)
 
 
 class RedisBus(Bus):
@@ -108,7 +110,8 @@ class RedisBus(Bus):
         if not notices:
             return
         await self._script(
-            keys=[self._stream, self._counter], args=[self._replay, *map(encode, notices)]
+            keys=[self._stream, self._counter],
+            args=[self._replay, *(part for notice in notices for part in encode(notice))],
         )
 
     async def subscribe(self) -> AsyncIterator[Envelope]:
@@ -162,7 +165,7 @@ class RedisBus(Bus):
                     last = entry_id.decode()
                     try:
                         envelope = decode(entry_id, fields)
-                    except (KeyError, ValueError, TypeError):
+                    except (KeyError, ValueError, TypeError):  # e.g. written by an older core
                         log.error("bus_entry_unreadable", entry=last)
                         continue
                     for queue in self._subscribers:

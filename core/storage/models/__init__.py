@@ -11,6 +11,13 @@ from core.storage.models.conversation import (
     ConversationStatus,
     EventKind,
 )
+from core.storage.models.copilot import (
+    KnowledgeArticle,
+    QuickReply,
+    Suggestion,
+    SuggestionOutcome,
+    SuggestionState,
+)
 from core.storage.models.department import Department
 from core.storage.models.media import MediaFile
 from core.storage.models.message import Direction, Message, MessageStatus, MessageType
@@ -30,14 +37,19 @@ __all__ = [
     "Direction",
     "EventKind",
     "IdentityKind",
+    "KnowledgeArticle",
     "LoginAttempt",
     "MediaFile",
     "Message",
     "MessageStatus",
     "MessageType",
     "OutboundJob",
+    "QuickReply",
     "RefreshToken",
     "Role",
+    "Suggestion",
+    "SuggestionOutcome",
+    "SuggestionState",
     "User",
     "department_members",
 ]

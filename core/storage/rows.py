@@ -1,0 +1,257 @@
+"""Plain rows for the ingest path: the columns of a model, without the ORM.
+
+A batch of the gateway's events touches a few hundred contacts, conversations and messages;
+as ORM objects, loading, tracking and flushing them cost most of core's CPU per message. Here
+each is a plain slotted object with the model's attribute names (so the domain functions and
+the API views read them alike), loaded with Core ``SELECT``s and written back with multi-row
+``INSERT``s and one ``UPDATE`` per set of changed columns (``store_changes``).
+
+A loaded row remembers its values (``loaded``); ``changes()`` answers what differs since, so
+only what a batch really changed is written. Values that are dicts (JSON columns) must be
+replaced, not mutated in place, for the change to be seen — as with the ORM.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from operator import attrgetter
+from typing import Any, ClassVar, Self, TypeVar, cast
+
+from sqlalchemy import RowMapping, Table, bindparam, insert, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from core.storage.base import utcnow
+from core.storage.models import (
+    ActorType,
+    Contact,
+    ContactIdentity,
+    Conversation,
+    ConversationEvent,
+    ConversationStatus,
+    Direction,
+    EventKind,
+    IdentityKind,
+    Message,
+    MessageStatus,
+    MessageType,
+)
+
+_ID = "row_id"  # the UPDATE's bound id: a column's own name would collide with its SET value
+
+
+class Row:
+    """What every plain row shares: its table, its columns, and what changed since loading."""
+
+    table: ClassVar[Table]
+    # Times the row carries for its views: written on INSERT; ``updated_at`` also on UPDATE.
+    stamps: ClassVar[tuple[str, ...]] = ()
+    # Written by INSERT and compared for UPDATE: every field of the row that is a column of
+    # its table, except the id and the stamps (found once, from the class's own fields).
+    columns: ClassVar[tuple[str, ...]]
+    id: int | None
+    was: tuple[Any, ...] | None
+
+    @classmethod
+    def selected_names(cls) -> tuple[str, ...]:
+        return ("id", *cls.columns, *cls.stamps)
+
+    @classmethod
+    def selected(cls) -> list[Any]:
+        return [cls.table.c[name] for name in cls.selected_names()]
+
+    @property
+    def key(self) -> int:
+        """The row's id, once it is stored (new rows get theirs from ``insert_rows``)."""
+        if self.id is None:
+            raise RuntimeError(f"{type(self).__name__} used before it was stored")
+        return self.id
+
+    @classmethod
+    def loaded(cls, mapping: Mapping[str, Any] | RowMapping) -> Self:
+        row = cls(**mapping)
+        row.was = row.values()
+        return row
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if "table" in cls.__dict__:
+            skip = {"id", *cls.stamps}
+            cls.columns = tuple(
+                name for name in cls.__annotations__ if name in cls.table.c and name not in skip
+            )
+            cls._values = attrgetter(*cls.columns)
+
+    _values: ClassVar[Callable[[Any], tuple[Any, ...]]]
+
+    def values(self) -> tuple[Any, ...]:
+        return type(self)._values(self)
+
+    def changes(self) -> dict[str, Any]:
+        now = self.values()
+        if self.was is None:
+            return dict(zip(self.columns, now, strict=True))
+        return {
+            name: value
+            for name, value, before in zip(self.columns, now, self.was, strict=True)
+            if value is not before and value != before
+        }
+
+    def insert_values(self) -> dict[str, Any]:
+        values = dict(zip(self.columns, self.values(), strict=True))
+        values.update((name, getattr(self, name)) for name in self.stamps)
+        # JSON columns that may be NULL: SQL NULL, not the JSON null an explicit None stores.
+        return {k: v for k, v in values.items() if v is not None or k not in _NULLABLE_JSON}
+
+
+_NULLABLE_JSON = frozenset({"media"})
+
+
+@dataclass(eq=False, slots=True)
+class IdentityRow(Row):
+    table: ClassVar[Table] = cast(Table, ContactIdentity.__table__)
+
+    contact_id: int | None
+    jid: str
+    kind: IdentityKind
+    id: int | None = None
+    was: tuple[Any, ...] | None = field(default=None, repr=False)
+
+
+@dataclass(eq=False, slots=True)
+class ContactRow(Row):
+    table: ClassVar[Table] = cast(Table, Contact.__table__)
+
+    name: str | None = None
+    push_name: str | None = None
+    phone: str | None = None
+    email: str | None = None
+    attributes: dict[str, Any] = field(default_factory=dict)
+    id: int | None = None
+    identities: list[IdentityRow] = field(default_factory=list)
+    was: tuple[Any, ...] | None = field(default=None, repr=False)
+
+
+@dataclass(eq=False, slots=True)
+class ConversationRow(Row):
+    table: ClassVar[Table] = cast(Table, Conversation.__table__)
+    stamps: ClassVar[tuple[str, ...]] = ("created_at", "updated_at")
+
+    channel_id: int
+    contact_id: int
+    department_id: int | None
+    assignee_id: int | None
+    status: ConversationStatus
+    unread_count: int
+    last_message_at: datetime
+    last_message_preview: str
+    resolved_at: datetime | None = None
+    created_at: datetime = field(default_factory=utcnow)
+    updated_at: datetime = field(default_factory=utcnow)
+    id: int | None = None
+    was: tuple[Any, ...] | None = field(default=None, repr=False)
+
+
+@dataclass(eq=False, slots=True)
+class MessageRow(Row):
+    table: ClassVar[Table] = cast(Table, Message.__table__)
+
+    conversation_id: int
+    channel_id: int
+    wa_message_id: str | None
+    client_id: str | None
+    direction: Direction
+    author_type: ActorType
+    author_user_id: int | None
+    type: MessageType
+    body: str
+    media: dict[str, Any] | None
+    quoted_wa_message_id: str | None
+    reactions: dict[str, Any]
+    status: MessageStatus
+    error: str | None
+    sent_at: datetime | None
+    created_at: datetime
+    edited_at: datetime | None = None
+    revoked_at: datetime | None = None
+    id: int | None = None
+    was: tuple[Any, ...] | None = field(default=None, repr=False)
+
+
+@dataclass(eq=False, slots=True)
+class AuditRow(Row):
+    """One audited conversation transition (``ConversationEvent``); only ever inserted."""
+
+    table: ClassVar[Table] = cast(Table, ConversationEvent.__table__)
+
+    conversation_id: int
+    kind: EventKind
+    actor_type: ActorType
+    from_status: ConversationStatus | None
+    to_status: ConversationStatus | None
+    reason: str
+    data: dict[str, Any] = field(default_factory=dict)
+    actor_user_id: int | None = None
+    id: int | None = None
+    was: tuple[Any, ...] | None = field(default=None, repr=False)
+
+
+R = TypeVar("R", bound=Row)
+
+
+async def rows_of(db: AsyncSession, kind: type[R], statement: Any) -> list[R]:
+    """Runs a ``SELECT`` of ``kind.selected()`` columns and answers loaded rows."""
+    return [kind.loaded(row) for row in (await db.execute(statement)).mappings()]
+
+
+async def insert_rows(
+    db: AsyncSession, rows: Sequence[Row], *, key: tuple[str, ...] | None = None, ids: bool = True
+) -> None:
+    """Inserts new rows with multi-row INSERTs and gives each its id.
+
+    ``key``: columns whose values are unique among these rows, to match each returned id to
+    its row; SQLite cannot promise the order of ``RETURNING``, and SQLAlchemy then inserts one
+    row at a time. ``None``: no such key, ids in parameter order (slow on SQLite: for rare
+    rows only). ``ids=False``: the ids are not needed (one executemany)."""
+    if not rows:
+        return
+    table = rows[0].table
+    params = [row.insert_values() for row in rows]
+    if not ids:
+        await db.execute(insert(table), params)
+    elif key is None:
+        returned = await db.execute(
+            insert(table).returning(table.c.id, sort_by_parameter_order=True), params
+        )
+        for row, (id_,) in zip(rows, returned, strict=True):
+            row.id = id_
+    else:
+        returned = await db.execute(
+            insert(table).returning(table.c.id, *(table.c[name] for name in key)), params
+        )
+        by_key = {tuple(found[1:]): found[0] for found in returned}
+        for row in rows:
+            row.id = by_key[tuple(getattr(row, name) for name in key)]
+    for row in rows:
+        row.was = row.values()
+
+
+async def store_changes(db: AsyncSession, rows: Iterable[Row]) -> None:
+    """Writes what changed in loaded rows: one executemany ``UPDATE`` per table and set of
+    changed columns (a batch's conversations mostly change the same few)."""
+    groups: dict[tuple[Table, tuple[str, ...]], list[dict[str, Any]]] = {}
+    now = utcnow()
+    for row in rows:
+        if row.id is None:
+            continue
+        changed = row.changes()
+        if not changed:
+            continue
+        if "updated_at" in row.stamps:
+            changed["updated_at"] = now
+            row.updated_at = now  # type: ignore[attr-defined]
+        groups.setdefault((row.table, tuple(changed)), []).append({_ID: row.id, **changed})
+        row.was = row.values()
+    for (table, _), params in groups.items():
+        await db.execute(update(table).where(table.c.id == bindparam(_ID)), params)

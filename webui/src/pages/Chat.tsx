@@ -1,0 +1,237 @@
+// One conversation: history (newest page first, older on demand), live messages, ticks,
+// typing, the composer and the copilot's suggestion.
+import { useCallback, useEffect, useLayoutEffect, useRef, useState } from "react";
+import { api } from "../api/client";
+import { realtime } from "../api/realtime";
+import type { Conversation, Message, User } from "../api/types";
+import { useT } from "../lib/i18n";
+import { Bubble, DaySeparator, dayOf } from "./Bubble";
+import { Composer } from "./Composer";
+import { Copilot } from "./Copilot";
+import { useSuggestion } from "./useSuggestion";
+
+const PAGE = 50;
+const NEAR_BOTTOM_PX = 120;
+const TYPING_TTL_MS = 15_000;
+
+function merge(current: Message[], incoming: Message[]): Message[] {
+  const byId = new Map(current.map((m) => [m.id, m]));
+  for (const message of incoming) byId.set(message.id, message);
+  return [...byId.values()].sort((a, b) => a.created_at.localeCompare(b.created_at) || a.id - b.id);
+}
+
+export function Chat({ id, onBack }: { id: number; user: User; onBack: () => void }) {
+  const t = useT();
+  const [conversation, setConversation] = useState<Conversation | null>(null);
+  const [messages, setMessages] = useState<Message[]>([]);
+  const [older, setOlder] = useState<string | null | undefined>(undefined);
+  const [loadingOlder, setLoadingOlder] = useState(false);
+  const [typing, setTyping] = useState(false);
+  const [unseen, setUnseen] = useState(false);
+  const copilot = useSuggestion(id);
+  const onCopilotNotice = copilot.onNotice;
+  const [draft, setDraft] = useState<{ text: string; n: number } | null>(null);
+  const [error, setError] = useState<string | null>(null);
+  const scroller = useRef<HTMLDivElement>(null);
+  const stick = useRef(true); // at the bottom: follow new messages
+  const anchor = useRef<number | null>(null); // scrollHeight before older messages came in
+  const typingTimer = useRef<number | undefined>(undefined);
+
+  const markRead = useCallback(() => {
+    void api("post", "/api/v1/conversations/{id}/read", { params: { id } })
+      .then(setConversation)
+      .catch(() => undefined);
+  }, [id]);
+
+  useEffect(() => {
+    let stopped = false;
+    void (async () => {
+      try {
+        const [found, page] = await Promise.all([
+          api("get", "/api/v1/conversations/{id}", { params: { id } }),
+          api("get", "/api/v1/conversations/{id}/messages", { params: { id }, query: { limit: PAGE } }),
+        ]);
+        if (stopped) return;
+        setConversation(found);
+        setMessages((current) => merge(current, page.items));
+        setOlder(page.next_cursor ?? null);
+        if (found.unread_count > 0) markRead();
+      } catch (caught) {
+        if (!stopped) setError(caught instanceof Error ? caught.message : String(caught));
+      }
+    })();
+    return () => {
+      stopped = true;
+    };
+  }, [id, markRead]);
+
+  useEffect(() => {
+    const off = realtime.listen(`conversation:${id}`, (notice) => {
+      const data = notice.data;
+      if (notice.type === "message.created" || notice.type === "message.updated") {
+        const message = data as unknown as Message;
+        setMessages((current) => merge(current, [message]));
+        if (notice.type === "message.created" && message.direction === "inbound") {
+          setTyping(false);
+          if (document.visibilityState === "visible") markRead();
+        }
+      } else if (notice.type === "typing.on" || notice.type === "typing.off") {
+        window.clearTimeout(typingTimer.current);
+        const on = notice.type === "typing.on";
+        setTyping(on);
+        if (on) typingTimer.current = window.setTimeout(() => setTyping(false), TYPING_TTL_MS);
+      } else if (notice.type.startsWith("suggestion.")) {
+        onCopilotNotice(notice);
+      } else if (notice.type === "resync") {
+        void api("get", "/api/v1/conversations/{id}/messages", { params: { id }, query: { limit: PAGE } })
+          .then((page) => setMessages((current) => merge(current, page.items)))
+          .catch(() => undefined);
+      }
+    });
+    const offInbox = realtime.listen("inbox", (notice) => {
+      if (notice.data.id === id) setConversation(notice.data as unknown as Conversation);
+    });
+    return () => {
+      off();
+      offInbox();
+      window.clearTimeout(typingTimer.current);
+    };
+  }, [id, markRead, onCopilotNotice]);
+
+  async function loadOlder() {
+    if (!older || loadingOlder) return;
+    setLoadingOlder(true);
+    try {
+      const page = await api("get", "/api/v1/conversations/{id}/messages", {
+        params: { id },
+        query: { limit: PAGE, cursor: older },
+      });
+      anchor.current = scroller.current?.scrollHeight ?? null;
+      setMessages((current) => merge(current, page.items));
+      setOlder(page.next_cursor ?? null);
+    } catch (caught) {
+      setError(caught instanceof Error ? caught.message : String(caught));
+    } finally {
+      setLoadingOlder(false);
+    }
+  }
+
+  // After a render: keep the reader's place when history grows above, follow the bottom
+  // only when the reader is there, otherwise say that something new arrived below.
+  const measured = useRef(false);
+  useLayoutEffect(() => {
+    const box = scroller.current;
+    if (!box) return;
+    if (!measured.current && older !== undefined) {
+      measured.current = true;
+      // How long opening a conversation took, for people and for the browser test.
+      requestAnimationFrame(() => {
+        if (performance.getEntriesByName("conversation-open", "mark").length > 0) {
+          performance.measure("conversation-open", "conversation-open");
+        }
+      });
+    }
+    if (anchor.current !== null) {
+      box.scrollTop += box.scrollHeight - anchor.current;
+      anchor.current = null;
+    } else if (stick.current) {
+      box.scrollTop = box.scrollHeight;
+    } else {
+      setUnseen(true);
+    }
+  }, [messages, typing, older]);
+
+  function onScroll() {
+    const box = scroller.current;
+    if (!box) return;
+    stick.current = box.scrollHeight - box.scrollTop - box.clientHeight < NEAR_BOTTOM_PX;
+    if (stick.current) setUnseen(false);
+  }
+
+  function toBottom() {
+    const box = scroller.current;
+    if (box) box.scrollTop = box.scrollHeight;
+    stick.current = true;
+    setUnseen(false);
+  }
+
+  const byWaId = new Map(messages.filter((m) => m.wa_message_id).map((m) => [m.wa_message_id, m]));
+  const contact = conversation?.contact;
+
+  return (
+    <div className="chat" data-testid="chat">
+      <header className="chat__head">
+        <button type="button" className="ghost back" onClick={onBack} aria-label={t("inbox.back")}>
+          ←
+        </button>
+        <div>
+          <h2>{contact?.display_name ?? "…"}</h2>
+          <p className="muted small">
+            {contact?.phone ? `+${contact.phone}` : ""}
+            {typing && <span className="typing"> · {t("chat.typing")}</span>}
+          </p>
+        </div>
+      </header>
+      <div className="chat__body">
+        <div className="messages" ref={scroller} onScroll={onScroll} aria-live="polite" aria-relevant="additions">
+          <div className="messages__older">
+            {older ? (
+              <button type="button" className="small" onClick={() => void loadOlder()} disabled={loadingOlder}>
+                {t("chat.older")}
+              </button>
+            ) : older === null ? (
+              <span className="muted small">{t("chat.no_more")}</span>
+            ) : null}
+          </div>
+          {error && (
+            <p className="error" role="alert">
+              {t("common.error", { m: error })}
+            </p>
+          )}
+          {messages.map((message, index) => {
+            const previous = messages[index - 1];
+            const quoted = message.quoted_wa_message_id ? byWaId.get(message.quoted_wa_message_id) : undefined;
+            return (
+              <div key={message.id} className="messages__item">
+                {(!previous || dayOf(previous.created_at) !== dayOf(message.created_at)) && (
+                  <DaySeparator iso={message.created_at} />
+                )}
+                <Bubble message={message} quoted={quoted ?? null} hasQuote={!!message.quoted_wa_message_id} />
+              </div>
+            );
+          })}
+          {typing && (
+            <div className="bubble bubble--in typing-dots" aria-label={t("chat.typing")}>
+              <span />
+              <span />
+              <span />
+            </div>
+          )}
+        </div>
+        {unseen && (
+          <button type="button" className="new-below" onClick={toBottom}>
+            {t("chat.new_below")}
+          </button>
+        )}
+        <Copilot
+          suggestion={copilot.suggestion}
+          onUse={() => {
+            const text = copilot.use();
+            if (text !== null) setDraft((d) => ({ text, n: (d?.n ?? 0) + 1 }));
+          }}
+          onDismiss={copilot.dismiss}
+          onRegenerate={copilot.regenerate}
+        />
+      </div>
+      <Composer
+        conversationId={id}
+        draft={draft}
+        onSent={(message) => {
+          copilot.sent(message.body);
+          stick.current = true;
+          setMessages((current) => merge(current, [message]));
+        }}
+      />
+    </div>
+  );
+}

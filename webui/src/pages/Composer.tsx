@@ -1,0 +1,168 @@
+// The composer: Enter sends, Shift+Enter adds a line; a file can go along; the customer sees
+// "typing…" while the attendant writes.
+import { type KeyboardEvent, useEffect, useLayoutEffect, useRef, useState } from "react";
+import { api, authorized } from "../api/client";
+import type { Media, Message } from "../api/types";
+import { useT } from "../lib/i18n";
+import { EmojiPicker } from "./EmojiPicker";
+
+const TYPING_EVERY_MS = 5000;
+
+type Props = { conversationId: number; draft: { text: string; n: number } | null; onSent: (m: Message) => void };
+
+function clientId(): string {
+  return crypto.randomUUID().replace(/-/g, "");
+}
+
+export function Composer({ conversationId, draft, onSent }: Props) {
+  const t = useT();
+  const [text, setText] = useState("");
+  const [file, setFile] = useState<File | null>(null);
+  const [busy, setBusy] = useState(false);
+  const [error, setError] = useState<string | null>(null);
+  const box = useRef<HTMLTextAreaElement>(null);
+  const picker = useRef<HTMLInputElement>(null);
+  const lastTyping = useRef(0);
+  const caret = useRef<number | null>(null); // where to put the caret after an insertion
+
+  // "Use" in the copilot panel puts the suggestion here, for editing before sending.
+  useEffect(() => {
+    if (!draft) return;
+    setText(draft.text);
+    box.current?.focus();
+  }, [draft]);
+
+  // After an emoji went in, the caret stands right after it, in the focused box.
+  useLayoutEffect(() => {
+    if (caret.current === null || !box.current) return;
+    box.current.focus();
+    box.current.setSelectionRange(caret.current, caret.current);
+    caret.current = null;
+  }, [text]);
+
+  function insert(emoji: string) {
+    const field = box.current;
+    const start = field?.selectionStart ?? text.length;
+    const end = field?.selectionEnd ?? text.length;
+    caret.current = start + emoji.length;
+    onChange(text.slice(0, start) + emoji + text.slice(end));
+  }
+
+  function typing(state: "typing" | "paused") {
+    void api("post", "/api/v1/conversations/{id}/typing", {
+      params: { id: conversationId },
+      body: { state },
+    }).catch(() => undefined);
+  }
+
+  async function send() {
+    const body = text.trim();
+    if ((!body && !file) || busy) return;
+    setBusy(true);
+    setError(null);
+    try {
+      let media: Media | null = null;
+      if (file) {
+        const form = new FormData();
+        form.append("file", file, file.name);
+        media = (await (await authorized("/api/v1/media", { method: "POST", body: form })).json()) as Media;
+      }
+      const message = await api("post", "/api/v1/conversations/{id}/messages", {
+        params: { id: conversationId },
+        body: { text: body || null, media_id: media?.id ?? null, client_id: clientId() },
+      });
+      onSent(message);
+      setText("");
+      setFile(null);
+      lastTyping.current = 0;
+    } catch (caught) {
+      setError(caught instanceof Error ? caught.message : String(caught));
+    } finally {
+      setBusy(false);
+      box.current?.focus();
+    }
+  }
+
+  function onKeyDown(event: KeyboardEvent<HTMLTextAreaElement>) {
+    if (event.key === "Enter" && !event.shiftKey && !event.nativeEvent.isComposing) {
+      event.preventDefault();
+      void send();
+    }
+  }
+
+  function onChange(value: string) {
+    setText(value);
+    const now = Date.now();
+    if (value && now - lastTyping.current > TYPING_EVERY_MS) {
+      lastTyping.current = now;
+      typing("typing");
+    }
+  }
+
+  return (
+    <form
+      className="composer"
+      onSubmit={(e) => {
+        e.preventDefault();
+        void send();
+      }}
+    >
+      {error && (
+        <p className="error small" role="alert">
+          {error}
+        </p>
+      )}
+      {file && (
+        <p className="composer__file">
+          <Paperclip /> {file.name}
+          <button type="button" className="icon" aria-label={t("composer.remove")} onClick={() => setFile(null)}>
+            ×
+          </button>
+        </p>
+      )}
+      <div className="composer__row">
+        <button
+          type="button"
+          className="icon"
+          aria-label={t("composer.attach")}
+          title={t("composer.attach")}
+          onClick={() => picker.current?.click()}
+        >
+          <Paperclip />
+        </button>
+        <EmojiPicker onPick={insert} />
+        <input
+          ref={picker}
+          type="file"
+          hidden
+          onChange={(e) => {
+            setFile(e.target.files?.[0] ?? null);
+            e.target.value = "";
+          }}
+        />
+        <textarea
+          ref={box}
+          rows={1}
+          aria-label={t("composer.label")}
+          title={t("composer.hint")}
+          placeholder={t("composer.label")}
+          value={text}
+          onKeyDown={onKeyDown}
+          onChange={(e) => onChange(e.target.value)}
+          onBlur={() => lastTyping.current && typing("paused")}
+        />
+        <button type="submit" className="primary" disabled={busy || (!text.trim() && !file)}>
+          {t("composer.send")}
+        </button>
+      </div>
+    </form>
+  );
+}
+
+function Paperclip() {
+  return (
+    <svg viewBox="0 0 24 24" fill="none" stroke="currentColor" strokeWidth="2" aria-hidden="true">
+      <path d="M21 11.5 12.5 20a5 5 0 0 1-7-7l8.5-8.5a3.5 3.5 0 0 1 5 5L10.5 18a2 2 0 0 1-3-3l8-8" />
+    </svg>
+  );
+}

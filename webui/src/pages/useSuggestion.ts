@@ -1,0 +1,104 @@
+// The copilot's draft for the open conversation: the latest one from the API, then live
+// (suggestion.delta streams text in, suggestion.created brings the finished draft,
+// suggestion.updated says it failed or was cancelled). What the attendant does with it (used
+// as is, edited, dismissed) is reported back.
+import { useCallback, useEffect, useRef, useState } from "react";
+import { api, ApiError } from "../api/client";
+import type { Notice } from "../api/realtime";
+import type { SuggestionOut } from "../api/types";
+
+export type Suggestion = {
+  id: number;
+  text: string;
+  state: SuggestionOut["state"];
+  error: string | null;
+  errorCode: string | null;
+};
+
+function shown(out: SuggestionOut): Suggestion | null {
+  if (out.outcome) return null; // already used, edited, dismissed or ignored
+  if (out.state === "cancelled") return null;
+  return {
+    id: out.id,
+    text: out.text,
+    state: out.state,
+    error: out.error ?? null,
+    errorCode: out.error_code ?? null,
+  };
+}
+
+export function useSuggestion(conversationId: number) {
+  const [suggestion, setSuggestion] = useState<Suggestion | null>(null);
+  const used = useRef<{ id: number; text: string } | null>(null);
+
+  useEffect(() => {
+    let stopped = false;
+    api("get", "/api/v1/conversations/{id}/suggestion", { params: { id: conversationId } })
+      .then((out) => !stopped && setSuggestion(shown(out)))
+      .catch((caught: unknown) => {
+        if (!(caught instanceof ApiError && caught.status === 404)) console.warn(caught);
+      });
+    return () => {
+      stopped = true;
+    };
+  }, [conversationId]);
+
+  const onNotice = useCallback((notice: Notice) => {
+    const data = notice.data;
+    if (notice.type === "suggestion.delta") {
+      const id = Number(data.suggestion_id);
+      const delta = typeof data.delta === "string" ? data.delta : "";
+      setSuggestion((current) =>
+        current?.id === id
+          ? { ...current, text: current.text + delta, state: "streaming" }
+          : { id, text: delta, state: "streaming", error: null, errorCode: null },
+      );
+    } else if (notice.type === "suggestion.created" || notice.type === "suggestion.updated") {
+      setSuggestion(shown(data as unknown as SuggestionOut));
+    }
+  }, []);
+
+  const feedback = (id: number, outcome: "accepted" | "edited" | "dismissed", finalText?: string) =>
+    api("post", "/api/v1/suggestions/{id}/feedback", {
+      params: { id },
+      body: outcome === "edited" ? { outcome, final_text: finalText ?? "" } : { outcome },
+    }).catch(() => undefined);
+
+  return {
+    suggestion,
+    onNotice,
+    /** "Use": the text goes to the composer; what is sent later says accepted or edited. */
+    use(): string | null {
+      if (!suggestion) return null;
+      used.current = { id: suggestion.id, text: suggestion.text };
+      return suggestion.text;
+    },
+    dismiss() {
+      if (suggestion) void feedback(suggestion.id, "dismissed");
+      setSuggestion(null);
+    },
+    regenerate() {
+      setSuggestion((current) => (current ? { ...current, text: "", state: "pending" } : null));
+      api("post", "/api/v1/conversations/{id}/suggestions", { params: { id: conversationId } })
+        .then((out) => setSuggestion(shown(out)))
+        .catch((caught: unknown) =>
+          setSuggestion({
+            id: 0,
+            text: "",
+            state: "failed",
+            error: caught instanceof Error ? caught.message : String(caught),
+            errorCode: caught instanceof ApiError ? caught.code : null,
+          }),
+        );
+    },
+    /** Called with what the attendant sent: reports the draft's fate, once. */
+    sent(text: string) {
+      const draft = used.current;
+      used.current = null;
+      if (!draft) return;
+      const same = draft.text.trim() === text.trim();
+      void feedback(draft.id, same ? "accepted" : "edited", same ? undefined : text);
+      setSuggestion((current) => (current?.id === draft.id ? null : current));
+    },
+  };
+}
