@@ -5,6 +5,7 @@ Screenshots, desktop and phone width, go to test-artifacts/screenshots/ like the
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 from typing import Any
 
@@ -40,8 +41,9 @@ ATTENDANT_EMAIL = "beatriz@empresa.com.br"
 ATTENDANT_PASSWORD = "senha-da-beatriz"
 
 
-async def as_admin(product: Product, method: str, path: str) -> Any:
-    """The API as the admin sees it (for what the page does not show, like draft outcomes)."""
+async def as_admin(product: Product, method: str, path: str, body: Any = None) -> Any:
+    """The API as the admin sees it (for what the page does not show, like draft outcomes);
+    None for a 404."""
     async with product.core.app[keys.SESSIONS]() as db:
         admin = await db.scalar(select(User).where(User.email == ADMIN_EMAIL))
     assert admin is not None
@@ -51,10 +53,15 @@ async def as_admin(product: Product, method: str, path: str) -> Any:
     async with (
         ClientSession() as http,
         http.request(
-            method, f"{product.url}/api/v1{path}", headers={"Authorization": f"Bearer {token}"}
+            method,
+            f"{product.url}/api/v1{path}",
+            json=body,
+            headers={"Authorization": f"Bearer {token}"},
         ) as response,
     ):
-        assert response.status == 200, await response.text()
+        if response.status == 404:
+            return None
+        assert response.status in (200, 201, 202), await response.text()
         return await response.json()
 
 
@@ -376,3 +383,67 @@ async def test_knowledge_grounds_the_copilot_draft_that_the_attendant_edits_and_
     await panel.get_by_role("button", name="Descartar").click()
     await panel.get_by_text("Nenhuma sugestão para esta conversa.").wait_for()
     await eventually(lambda: outcome("dismissed"))
+
+
+async def test_an_answer_from_the_api_that_arrives_late_never_replaces_a_newer_draft(
+    page: Any, product: Product
+) -> None:
+    """The panel loads the draft from the API and follows it live; the two travel apart, so
+    an answer read before the newest draft may arrive after it has been shown."""
+    for title, body in [
+        ("Prazo", "O prazo de entrega é de 5 dias úteis para todo o Brasil."),
+        ("Trocas", "Trocas em até 30 dias com a nota fiscal."),
+    ]:
+        await as_admin(product, "POST", "/knowledge", {"title": title, "body": body, "tags": []})
+    await page.goto("/inbox")
+    await sign_in(page)
+    await link_number(page, product, "Loja")
+    await product.sim_post(
+        f"/customers/{CUSTOMER}/messages",
+        {"to": BUSINESS, "text": "Qual o prazo de entrega?", "name": "Ana"},
+    )
+
+    async def first_draft() -> Any:
+        found = (await as_admin(product, "GET", "/conversations"))["items"]
+        if not found:
+            return None
+        draft = await as_admin(product, "GET", f"/conversations/{found[0]['id']}/suggestion")
+        return draft and draft["state"] == "ready" and draft
+
+    first = await eventually(first_draft)
+    assert "5 dias úteis" in first["text"]
+    # Answered (the next draft is for the next question only).
+    conversation = first["conversation_id"]
+    await as_admin(product, "POST", f"/conversations/{conversation}/messages", {"text": "5 dias."})
+
+    # The first answer about the draft (read before the next one exists) is held back.
+    held: list[Any] = []
+    release = asyncio.Event()
+
+    async def hold(route: Any) -> None:
+        if held:
+            await route.continue_()
+            return
+        held.append(route)
+        response = await route.fetch()
+        await release.wait()
+        await route.fulfill(response=response)
+
+    await page.route("**/api/v1/conversations/*/suggestion", hold)
+    await page.get_by_role("link", name="Atendimento").click()
+    await page.locator("[data-conversation]").filter(has_text="Ana").click()
+    await eventually(lambda: asyncio.sleep(0, held))
+    panel = page.get_by_test_id("copilot")
+    draft = panel.locator(".copilot__text")
+    await product.sim_post(
+        f"/customers/{CUSTOMER}/messages",
+        {"to": BUSINESS, "text": "Como faço uma troca?"},
+    )
+    await draft.filter(has_text="30 dias").wait_for(timeout=30_000)
+
+    async with page.expect_response("**/api/v1/conversations/*/suggestion") as late:
+        release.set()
+    await (await late.value).finished()
+    # The page has read the late answer once a task and a frame have passed.
+    await page.evaluate("() => new Promise(r => setTimeout(() => requestAnimationFrame(r)))")
+    assert await draft.filter(has_text="30 dias").count() == 1

@@ -1,17 +1,22 @@
 // One websocket per tab. It asks for a single-use ticket, subscribes to the topics the open
 // pages want, and on reconnect passes the last seq it saw so core replays what was missed
-// (or orders a resync, which pages answer by reloading from the REST API).
+// (or orders a resync, which pages answer by reloading from the REST API). A page that loads
+// state from the REST API and then follows it live loads it when core has confirmed the
+// subscription (listen's onReady), so nothing published in between is lost.
 import { api } from "./client";
 
 export type Notice = { seq: number; type: string; data: Record<string, unknown> };
 type Listener = (notice: Notice) => void;
+type Subscriber = { listener: Listener; onReady: (() => void) | undefined };
 
 const RETRY_MAX_MS = 10_000;
 
 class Realtime {
   private socket: WebSocket | null = null;
   private lastSeq = 0;
-  private readonly topics = new Map<string, Set<Listener>>();
+  private readonly topics = new Map<string, Set<Subscriber>>();
+  private readonly confirmed = new Set<string>(); // topics core has subscribed this socket to
+  private readonly asked = new Map<number, string[]>(); // subscribe request id → its topics
   private readonly statusListeners = new Set<(online: boolean) => void>();
   private retries = 0;
   private timer: number | undefined;
@@ -30,24 +35,32 @@ class Realtime {
     window.clearTimeout(this.timer);
     this.socket?.close(1000);
     this.socket = null;
+    this.confirmed.clear();
+    this.asked.clear();
     this.lastSeq = 0;
     this.setOnline(false);
   }
 
-  /** Listens to a topic ("inbox", "sessions", "conversation:12"); answers the unsubscribe. */
-  listen(topic: string, listener: Listener): () => void {
-    let listeners = this.topics.get(topic);
-    if (!listeners) {
-      listeners = new Set();
-      this.topics.set(topic, listeners);
-      this.send({ type: "subscribe", topics: [topic] });
+  /** Listens to a topic ("inbox", "sessions", "conversation:12"); answers the unsubscribe.
+   * onReady runs each time core confirms the subscription (again after a reconnect): from
+   * then on every change reaches the listener, so that is when to load the current state. */
+  listen(topic: string, listener: Listener, onReady?: () => void): () => void {
+    const subscriber: Subscriber = { listener, onReady };
+    let subscribers = this.topics.get(topic);
+    if (!subscribers) {
+      subscribers = new Set();
+      this.topics.set(topic, subscribers);
+      this.subscribe([topic]);
+    } else if (onReady && this.confirmed.has(topic)) {
+      queueMicrotask(onReady);
     }
-    listeners.add(listener);
+    subscribers.add(subscriber);
     return () => {
       const current = this.topics.get(topic);
-      current?.delete(listener);
+      current?.delete(subscriber);
       if (current && current.size === 0) {
         this.topics.delete(topic);
+        this.confirmed.delete(topic);
         this.send({ type: "unsubscribe", topics: [topic] });
       }
     };
@@ -63,9 +76,28 @@ class Realtime {
     for (const listener of this.statusListeners) listener(online);
   }
 
-  private send(message: Record<string, unknown>): void {
-    if (this.socket?.readyState === WebSocket.OPEN) {
-      this.socket.send(JSON.stringify({ id: this.nextId++, ...message }));
+  private send(message: Record<string, unknown>): number | null {
+    if (this.socket?.readyState !== WebSocket.OPEN) return null;
+    const id = this.nextId++;
+    this.socket.send(JSON.stringify({ id, ...message }));
+    return id;
+  }
+
+  private subscribe(topics: string[]): void {
+    const id = this.send({ type: "subscribe", topics });
+    if (id !== null) this.asked.set(id, topics);
+  }
+
+  private subscribed(id: unknown, ok: unknown): void {
+    const topics = typeof id === "number" ? this.asked.get(id) : undefined;
+    if (!topics) return;
+    this.asked.delete(id as number);
+    if (ok !== true) return;
+    for (const topic of topics) {
+      const subscribers = this.topics.get(topic);
+      if (!subscribers) continue;
+      this.confirmed.add(topic);
+      for (const { onReady } of subscribers) onReady?.();
     }
   }
 
@@ -86,12 +118,14 @@ class Realtime {
     socket.onopen = () => {
       this.retries = 0;
       this.setOnline(true);
-      if (this.topics.size > 0) this.send({ type: "subscribe", topics: [...this.topics.keys()] });
+      if (this.topics.size > 0) this.subscribe([...this.topics.keys()]);
     };
     socket.onmessage = (event: MessageEvent<string>) => this.receive(event.data);
     socket.onclose = () => {
       if (this.socket !== socket) return;
       this.socket = null;
+      this.confirmed.clear();
+      this.asked.clear();
       this.setOnline(false);
       this.retry();
     };
@@ -104,16 +138,17 @@ class Realtime {
   }
 
   private receive(text: string): void {
-    const frame = JSON.parse(text) as Partial<Notice> & { type: string };
-    if (frame.type === "result" || typeof frame.seq !== "number") return;
+    const frame = JSON.parse(text) as Partial<Notice> & { type: string; id?: unknown; ok?: unknown };
+    if (frame.type === "result") return this.subscribed(frame.id, frame.ok);
+    if (typeof frame.seq !== "number") return;
     this.lastSeq = Math.max(this.lastSeq, frame.seq);
     const notice = frame as Notice;
     if (notice.type === "resync") {
-      for (const listeners of this.topics.values()) for (const l of listeners) l(notice);
+      for (const subscribers of this.topics.values()) for (const s of subscribers) s.listener(notice);
       return;
     }
-    for (const [topic, listeners] of this.topics) {
-      if (topicMatches(topic, notice)) for (const listener of listeners) listener(notice);
+    for (const [topic, subscribers] of this.topics) {
+      if (topicMatches(topic, notice)) for (const s of subscribers) s.listener(notice);
     }
   }
 }

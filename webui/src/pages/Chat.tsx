@@ -14,9 +14,24 @@ const PAGE = 50;
 const NEAR_BOTTOM_PX = 120;
 const TYPING_TTL_MS = 15_000;
 
+// How far a message has gone: a page read before a receipt arrived live does not undo it.
+const PROGRESS: Record<Message["status"], number> = {
+  pending: 0,
+  failed: 1,
+  sent: 1,
+  received: 1,
+  delivered: 2,
+  read: 3,
+  played: 4,
+};
+
 function merge(current: Message[], incoming: Message[]): Message[] {
   const byId = new Map(current.map((m) => [m.id, m]));
-  for (const message of incoming) byId.set(message.id, message);
+  for (const message of incoming) {
+    const known = byId.get(message.id);
+    const behind = known && PROGRESS[known.status] > PROGRESS[message.status];
+    byId.set(message.id, behind ? { ...message, status: known.status } : message);
+  }
   return [...byId.values()].sort((a, b) => a.created_at.localeCompare(b.created_at) || a.id - b.id);
 }
 
@@ -29,7 +44,6 @@ export function Chat({ id, onBack }: { id: number; user: User; onBack: () => voi
   const [typing, setTyping] = useState(false);
   const [unseen, setUnseen] = useState(false);
   const copilot = useSuggestion(id);
-  const onCopilotNotice = copilot.onNotice;
   const [draft, setDraft] = useState<{ text: string; n: number } | null>(null);
   const [error, setError] = useState<string | null>(null);
   const scroller = useRef<HTMLDivElement>(null);
@@ -66,6 +80,12 @@ export function Chat({ id, onBack }: { id: number; user: User; onBack: () => voi
   }, [id, markRead]);
 
   useEffect(() => {
+    // The newest page again once live (what came between the first load and the subscription
+    // is in it) and after a resync.
+    const newest = () =>
+      void api("get", "/api/v1/conversations/{id}/messages", { params: { id }, query: { limit: PAGE } })
+        .then((page) => setMessages((current) => merge(current, page.items)))
+        .catch(() => undefined);
     const off = realtime.listen(`conversation:${id}`, (notice) => {
       const data = notice.data;
       if (notice.type === "message.created" || notice.type === "message.updated") {
@@ -80,14 +100,10 @@ export function Chat({ id, onBack }: { id: number; user: User; onBack: () => voi
         const on = notice.type === "typing.on";
         setTyping(on);
         if (on) typingTimer.current = window.setTimeout(() => setTyping(false), TYPING_TTL_MS);
-      } else if (notice.type.startsWith("suggestion.")) {
-        onCopilotNotice(notice);
       } else if (notice.type === "resync") {
-        void api("get", "/api/v1/conversations/{id}/messages", { params: { id }, query: { limit: PAGE } })
-          .then((page) => setMessages((current) => merge(current, page.items)))
-          .catch(() => undefined);
+        newest();
       }
-    });
+    }, newest);
     const offInbox = realtime.listen("inbox", (notice) => {
       if (notice.data.id === id) setConversation(notice.data as unknown as Conversation);
     });
@@ -96,7 +112,7 @@ export function Chat({ id, onBack }: { id: number; user: User; onBack: () => voi
       offInbox();
       window.clearTimeout(typingTimer.current);
     };
-  }, [id, markRead, onCopilotNotice]);
+  }, [id, markRead]);
 
   async function loadOlder() {
     if (!older || loadingOlder) return;
