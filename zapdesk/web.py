@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import re
 import time
 import uuid
@@ -125,6 +126,11 @@ def serve(app: web.Application, host: str, port: int, *, shared: bool = False) -
     ``shared``: one of several processes listening on the same port (``SO_REUSEPORT``)."""
 
     async def announce(app: web.Application) -> None:
+        # What starting made (modules, models, schemas, compiled SQL) lives as long as the
+        # process: frozen, the collector stops walking it, and a full collection takes a few
+        # milliseconds instead of pausing every request for a hundred.
+        gc.collect()
+        gc.freeze()
         log.info("starting", url=f"http://{host}:{port}")
 
     app.on_startup.append(announce)

@@ -16,10 +16,12 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from functools import cache
+from json import dumps
 from operator import attrgetter
 from typing import Any, ClassVar, Self, TypeVar, cast
 
-from sqlalchemy import RowMapping, Table, bindparam, insert, update
+from sqlalchemy import Dialect, RowMapping, Table, TextClause, bindparam, insert, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.storage.base import utcnow
@@ -238,8 +240,8 @@ async def insert_rows(
 
 
 async def store_changes(db: AsyncSession, rows: Iterable[Row]) -> None:
-    """Writes what changed in loaded rows: one executemany ``UPDATE`` per table and set of
-    changed columns (a batch's conversations mostly change the same few)."""
+    """Writes what changed in loaded rows: one ``UPDATE`` per table and set of changed columns
+    (a batch's conversations mostly change the same few)."""
     groups: dict[tuple[Table, tuple[str, ...]], list[dict[str, Any]]] = {}
     now = utcnow()
     for row in rows:
@@ -253,5 +255,38 @@ async def store_changes(db: AsyncSession, rows: Iterable[Row]) -> None:
             row.updated_at = now  # type: ignore[attr-defined]
         groups.setdefault((row.table, tuple(changed)), []).append({_ID: row.id, **changed})
         row.was = row.values()
-    for (table, _), params in groups.items():
-        await db.execute(update(table).where(table.c.id == bindparam(_ID)), params)
+    dialect = db.bind.dialect
+    for (table, names), params in groups.items():
+        if dialect.name == "postgresql" and len(params) > 1:
+            statement, json = _update_from_arrays(table, names, dialect)
+            arrays = {
+                name: [dumps(p[name]) if name in json else p[name] for p in params]
+                for name in (_ID, *names)
+            }
+            await db.execute(statement, arrays)
+        else:
+            await db.execute(update(table).where(table.c.id == bindparam(_ID)), params)
+
+
+@cache
+def _update_from_arrays(
+    table: Table, names: tuple[str, ...], dialect: Dialect
+) -> tuple[TextClause, frozenset[str]]:
+    """``UPDATE t SET a = u.a ... FROM unnest(ids, as...) AS u WHERE t.id = u.id``: one
+    statement for all the rows, one array per column, the same text for any number of rows (so
+    it is prepared once). PostgreSQL runs it several times faster than an UPDATE per row; JSON
+    travels as text (answered: those columns). SQLite keeps the executemany."""
+    arrays, sets, json = [f"CAST(:{_ID} AS BIGINT[])"], [], set()
+    for name in names:
+        kind = table.c[name].type.compile(dialect=dialect)
+        if "JSON" in kind:
+            json.add(name)
+            arrays.append(f"CAST(:{name} AS TEXT[])")
+            sets.append(f"{name} = CAST(u.{name} AS {kind})")
+        else:
+            arrays.append(f"CAST(:{name} AS {kind}[])")
+            sets.append(f"{name} = u.{name}")
+    # Every name is the table's own: none comes from input.
+    sql = f"UPDATE {table.name} AS t SET {', '.join(sets)} "  # noqa: S608
+    sql += f"FROM unnest({', '.join(arrays)}) AS u({_ID}, {', '.join(names)}) "
+    return text(f"{sql}WHERE t.id = u.{_ID}"), frozenset(json)

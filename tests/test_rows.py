@@ -1,0 +1,93 @@
+"""Plain rows written back: what a batch changed in many rows at once reaches the database,
+column for column (JSON, enums, times, NULLs), and nothing else does."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+from sqlalchemy import insert, select
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from core.storage.models import (
+    ActorType,
+    Channel,
+    Contact,
+    Conversation,
+    Direction,
+    Message,
+    MessageStatus,
+)
+from core.storage.rows import MessageRow, rows_of, store_changes
+from zapdesk.db import session_factory
+
+T0 = datetime(2026, 11, 1, 12, 0, tzinfo=UTC)
+
+
+async def test_what_changed_in_many_rows_is_written_column_for_column(engine: AsyncEngine) -> None:
+    sessions = session_factory(engine)
+    async with sessions.begin() as db:
+        channel = Channel(session_id="rows", name="Rows")
+        contact = Contact(phone="5511999990000")
+        db.add_all([channel, contact])
+        await db.flush()
+        conversation = Conversation(
+            channel_id=channel.id, contact_id=contact.id, last_message_at=T0
+        )
+        db.add(conversation)
+        await db.flush()
+        await db.execute(
+            insert(Message),
+            [
+                {
+                    "conversation_id": conversation.id,
+                    "channel_id": channel.id,
+                    "wa_message_id": f"w{n}",
+                    "direction": Direction.OUTBOUND,
+                    "author_type": ActorType.USER,
+                    "body": f"mensagem {n}",
+                    "status": MessageStatus.SENT,
+                    "created_at": T0 + timedelta(seconds=n),
+                }
+                for n in range(5)
+            ],
+        )
+
+    statement = select(*MessageRow.selected()).order_by(Message.id)
+    async with sessions.begin() as db:
+        rows = await rows_of(db, MessageRow, statement)
+        # Three rows change the same columns (one UPDATE for them), one others, one nothing.
+        for n, row in enumerate(rows[:3]):
+            row.status = MessageStatus.READ
+            row.reactions = {"5511999990000": "👍" * (n + 1)}
+            row.error = f"erro {n}"
+            row.edited_at = T0 + timedelta(minutes=n)
+        rows[3].edited_at = T0 + timedelta(hours=1)
+        rows[3].body = "mensagem 3, editada"
+        await store_changes(db, rows)
+        assert all(row.changes() == {} for row in rows)  # written: nothing left to write
+
+    async with sessions.begin() as db:
+        stored = await rows_of(db, MessageRow, statement)
+    assert [r.status for r in stored] == [MessageStatus.READ] * 3 + [MessageStatus.SENT] * 2
+    assert [r.reactions for r in stored] == [
+        {"5511999990000": "👍"},
+        {"5511999990000": "👍👍"},
+        {"5511999990000": "👍👍👍"},
+        {},
+        {},
+    ]
+    assert [r.error for r in stored] == ["erro 0", "erro 1", "erro 2", None, None]
+    assert [r.body for r in stored] == [
+        "mensagem 0",
+        "mensagem 1",
+        "mensagem 2",
+        "mensagem 3, editada",
+        "mensagem 4",
+    ]
+    assert [r.edited_at for r in stored] == [
+        T0,
+        T0 + timedelta(minutes=1),
+        T0 + timedelta(minutes=2),
+        T0 + timedelta(hours=1),
+        None,
+    ]
