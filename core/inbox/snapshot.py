@@ -11,7 +11,8 @@ from __future__ import annotations
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
 
-from sqlalchemy import func, or_, select
+from sqlalchemy import and_, bindparam, func, or_, select
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.inbox.contacts import canonical, contacts_by_jid, identities_of
@@ -143,17 +144,34 @@ async def messages_by_wa_id(
 ) -> dict[tuple[int, str], MessageRow]:
     """The messages with these WhatsApp ids on these channels, locked for this batch."""
     found: dict[tuple[int, str], MessageRow] = {}
+    postgres = db.get_bind().dialect.name == "postgresql"
     for chunk in chunked(wa_ids):
-        for message in await rows_of(
-            db,
-            MessageRow,
-            select(*MessageRow.selected())
-            .where(
-                among(db, MESSAGE.channel_id, list(channel_ids)),
-                among(db, MESSAGE.wa_message_id, chunk),
+        statement = select(*MessageRow.selected())
+        if postgres:
+            # Joined to the (channel, id) pairs: each is one probe of the unique index, a plan
+            # that stale statistics cannot turn into a scan of the channel's every message
+            # (which they did, 0.1 -> 11 ms, while a young table grew fast).
+            pairs = [(channel, wa_id) for channel in channel_ids for wa_id in chunk]
+            keys = (
+                func.unnest(
+                    bindparam(None, [c for c, _ in pairs], type_=ARRAY(MESSAGE.channel_id.type)),
+                    bindparam(None, [w for _, w in pairs], type_=ARRAY(MESSAGE.wa_message_id.type)),
+                )
+                .table_valued("channel_id", "wa_message_id")
+                .render_derived(name="k")
             )
-            .with_for_update(),
-        ):
+            statement = statement.join(
+                keys,
+                and_(
+                    MESSAGE.channel_id == keys.c.channel_id,
+                    MESSAGE.wa_message_id == keys.c.wa_message_id,
+                ),
+            ).with_for_update(of=MessageRow.table)
+        else:
+            statement = statement.where(
+                MESSAGE.channel_id.in_(list(channel_ids)), MESSAGE.wa_message_id.in_(chunk)
+            ).with_for_update()
+        for message in await rows_of(db, MessageRow, statement):
             if message.wa_message_id is not None:
                 found[(message.channel_id, message.wa_message_id)] = message
     return found
