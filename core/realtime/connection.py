@@ -19,7 +19,9 @@ from core.realtime.bus import Envelope, Notice
 
 log = structlog.get_logger("core.realtime")
 
-# A frame, or a batch (a replay) that must go out whole and in order: one queue slot.
+# What the hub sends: a frame's JSON, or a batch of them (a replay) that must go out whole and
+# in order. On the queue it is already framed for the wire: one slot, the same bytes for every
+# socket that gets a notice.
 Item = bytes | list[bytes]
 
 _FLUSH_POLL = 0.02
@@ -52,7 +54,7 @@ class Connection:
         self.ws = ws
         self.transport = transport
         self.viewer = viewer
-        self.queue: asyncio.Queue[Item] = asyncio.Queue(send_queue)
+        self.queue: asyncio.Queue[bytes] = asyncio.Queue(send_queue)
         self.topics: set[str] = set()
         self.resume_from = resume_from  # ?last_seq=N: replay at the first subscribe
         # Until the client says where it stands (its first subscribe or a resume), the hub
@@ -80,12 +82,12 @@ class Connection:
             return
         self.held.append(envelope)
 
-    def offer(self, item: Item) -> bool:
-        """Queues ``item`` without waiting; False when the queue is full."""
+    def offer(self, framed: bytes) -> bool:
+        """Queues wire bytes (``framed``) without waiting; False when the queue is full."""
         if self.closing:
             return True
         try:
-            self.queue.put_nowait(item)
+            self.queue.put_nowait(framed)
         except asyncio.QueueFull:
             return False
         return True
@@ -117,12 +119,11 @@ class Connection:
             return
         try:
             while True:
-                chunks = _frames(await self.queue.get())
-                size = sum(map(len, chunks))
+                chunks = [await self.queue.get()]
+                size = len(chunks[0])
                 while size < _COALESCE and not self.queue.empty():
-                    more = _frames(self.queue.get_nowait())
-                    chunks += more
-                    size += sum(map(len, more))
+                    chunks.append(self.queue.get_nowait())
+                    size += len(chunks[-1])
                 if transport.is_closing():
                     return
                 transport.write(b"".join(chunks))
@@ -156,7 +157,8 @@ class Connection:
                 self.transport.abort()
 
 
-def _frames(item: Item) -> list[bytes]:
+def framed(item: Item) -> bytes:
+    """``item`` as it goes on the wire."""
     if isinstance(item, bytes):
-        return [text_frame(item)]
-    return [text_frame(frame) for frame in item]
+        return text_frame(item)
+    return b"".join(map(text_frame, item))

@@ -21,7 +21,7 @@ import structlog
 
 from core.realtime.bus import Bus, Envelope
 from core.realtime.config import RealtimeConfig
-from core.realtime.connection import Connection, Item
+from core.realtime.connection import Connection, Item, framed, text_frame
 from core.realtime.protocol import notice_frame, resync_frame
 
 log = structlog.get_logger("core.realtime")
@@ -127,7 +127,7 @@ class Hub:
                     del self._by_topic[topic]
 
     def send(self, conn: Connection, item: Item) -> None:
-        if not conn.offer(item):
+        if not conn.offer(framed(item)):
             self.drop(conn, TOO_SLOW, "too slow")
 
     def drop(self, conn: Connection, code: int, reason: str) -> None:
@@ -144,15 +144,21 @@ class Hub:
 
     async def _run(self) -> None:
         envelopes = self.bus.subscribe()
+        # What the bus brings at once (a batch's notices) is fanned out in one go, so each
+        # socket's writer wakes once and writes them together; during a long backlog the
+        # writers get a turn every so often, well before a socket that keeps up could fill its
+        # queue and be taken for too slow.
+        turn = max(1, self.config.send_queue // 4)
+        fanned = 0
         try:
             async for envelope in envelopes:
                 try:
                     self.fan_out(envelope)
                 except Exception:
                     log.exception("fanout_failed", seq=envelope.seq)
-                # One loop turn per envelope: the writers of the sockets that keep up empty
-                # their queues before the next envelope arrives.
-                await asyncio.sleep(0)
+                fanned += 1
+                if fanned % turn == 0:
+                    await asyncio.sleep(0)
         finally:
             if isinstance(envelopes, AsyncGenerator):
                 await envelopes.aclose()
@@ -177,7 +183,7 @@ class Hub:
             if not conn.viewer.may_see(envelope.notice):
                 continue
             if frame is None:
-                frame = notice_frame(envelope)
+                frame = text_frame(notice_frame(envelope))
             if not conn.offer(frame):
                 slow.append(conn)
         for conn in slow:
