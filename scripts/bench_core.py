@@ -25,7 +25,9 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import base64
 import contextlib
+import json
 import os
 import re
 import secrets
@@ -273,34 +275,101 @@ class World:
 
 
 # Websocket clients.
+#
+# Each client stamps the bytes as they arrive and reads the frames in them later (every 10 ms,
+# in one task for all): 20 clients in one process would otherwise stamp the last socket's
+# frames only after reading the other 19 sockets' (several ms per batch of the script's own
+# time, counted as latency). Frames from the server are not masked; the client's are.
 
 # A conversation frame's preview of a message this script wrote: "[<seq>] ...".
-_PREVIEW = re.compile(r'"last_message_preview":"\[(\d+)\]')
+_PREVIEW = re.compile(rb'"last_message_preview":"\[(\d+)\]')
+_NOTICE = b'{"seq":'
 
 
-@dataclass
-class Client:
-    ws: aiohttp.ClientWebSocketResponse
-    record: bool = False
-    frames: int = 0
-    last_frame: float = 0.0
-    seen: dict[int, float] = field(default_factory=dict)  # message seq -> receipt time
-    closed: int | None = None
+class Client(asyncio.Protocol):
+    def __init__(self) -> None:
+        self.transport: asyncio.Transport | None = None
+        self.upgraded: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self.head = b""  # the HTTP answer, until the upgrade
+        self.arrived: list[tuple[float, bytes]] = []  # (when, bytes) not read yet
+        self.rest = b""  # the start of a frame whose end has not arrived
+        self.results: list[bytes] = []
+        self.record = False
+        self.frames = 0  # notices
+        self.last_frame = 0.0
+        self.seen: dict[int, float] = {}  # message seq -> when its frame arrived
+        self.closed: int | None = None
 
-    async def read(self) -> None:
-        async for message in self.ws:
-            if message.type is not aiohttp.WSMsgType.TEXT:
-                break
-            now = self.last_frame = time.perf_counter()
-            self.frames += 1
-            if not self.record:
-                continue
-            # Only the inbox's conversation frames name a preview: a search, not a parse, so
-            # that 20 clients in one process add little of their own time to the latency.
-            shown = _PREVIEW.search(message.data)
-            if shown:
-                self.seen.setdefault(int(shown[1]), now)
-        self.closed = self.ws.close_code
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport  # type: ignore[assignment]
+
+    def data_received(self, data: bytes) -> None:
+        if self.upgraded.done():
+            self.arrived.append((time.perf_counter(), data))
+            return
+        self.head += data
+        if b"\r\n\r\n" in self.head:
+            head, _, rest = self.head.partition(b"\r\n\r\n")
+            if not head.startswith(b"HTTP/1.1 101"):
+                self.upgraded.set_exception(SystemExit(f"bench: websocket refused: {head[:80]!r}"))
+                return
+            self.upgraded.set_result(None)
+            if rest:
+                self.arrived.append((time.perf_counter(), rest))
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if self.closed is None:
+            self.closed = 1006
+
+    def send(self, payload: bytes) -> None:
+        """A masked text frame (RFC 6455 5.3)."""
+        assert self.transport is not None  # noqa: S101 - connected
+        mask = secrets.token_bytes(4)
+        size = len(payload)
+        head = bytes((0x81, 0x80 | size)) if size < 126 else bytes((0x81, 0xFE)) + size.to_bytes(2)
+        masked = bytes(b ^ mask[i % 4] for i, b in enumerate(payload))
+        self.transport.write(head + mask + masked)
+
+    def read(self) -> None:
+        """Reads the frames that arrived, each stamped with when its last byte came."""
+        arrived, self.arrived = self.arrived, []
+        for at, data in arrived:
+            buf = self.rest + data
+            pos, end = 0, len(buf)
+            while end - pos >= 2:
+                size, head = buf[pos + 1] & 0x7F, 2
+                if size == 126:
+                    size, head = int.from_bytes(buf[pos + 2 : pos + 4]), 4
+                elif size == 127:
+                    size, head = int.from_bytes(buf[pos + 2 : pos + 10]), 10
+                start = pos + head
+                if end < start + size:
+                    break
+                opcode = buf[pos] & 0x0F
+                if opcode == 1 and buf.startswith(_NOTICE, start):
+                    self.frames += 1
+                    self.last_frame = at
+                    shown = self.record and _PREVIEW.search(buf, start, start + size)
+                    if shown:
+                        self.seen.setdefault(int(shown[1]), at)
+                elif opcode == 1:
+                    self.results.append(buf[start : start + size])
+                elif opcode == 8:
+                    self.closed = int.from_bytes(buf[start : start + 2]) if size >= 2 else 1005
+                pos = start + size
+            self.rest = buf[pos:]
+
+    def close(self) -> None:
+        if self.transport is not None and not self.transport.is_closing():
+            self.transport.write(bytes((0x88, 0x80)) + secrets.token_bytes(4))
+            self.transport.close()
+
+
+async def read_clients(clients: list[Client]) -> None:
+    while True:
+        for client in clients:
+            client.read()
+        await asyncio.sleep(0.01)
 
 
 async def open_clients(world: World, http: aiohttp.ClientSession, count: int) -> list[Client]:
@@ -309,24 +378,32 @@ async def open_clients(world: World, http: aiohttp.ClientSession, count: int) ->
         response.raise_for_status()
         token = (await response.json())["access_token"]
     auth = {"Authorization": f"Bearer {token}"}
+    loop = asyncio.get_running_loop()
     clients = []
     for _ in range(count):
         async with http.post(f"{world.url}/api/v1/ws/ticket", headers=auth) as response:
             response.raise_for_status()
             ticket = (await response.json())["ticket"]
-        ws = await http.ws_connect(
-            f"ws://127.0.0.1:{world.port}/api/v1/ws?ticket={ticket}",
-            headers={"Origin": world.url},
-            max_msg_size=0,
+        _, client = await loop.create_connection(Client, "127.0.0.1", world.port)
+        assert client.transport is not None  # noqa: S101 - connected
+        key = base64.b64encode(secrets.token_bytes(16)).decode()
+        client.transport.write(
+            f"GET /api/v1/ws?ticket={ticket} HTTP/1.1\r\nHost: 127.0.0.1:{world.port}\r\n"
+            f"Upgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: {key}\r\n"
+            f"Sec-WebSocket-Version: 13\r\nOrigin: {world.url}\r\n\r\n".encode()
         )
-        await ws.send_json({"id": 1, "type": "subscribe", "topics": ["inbox"]})
-        while True:  # frames published before the answer may come first
-            frame = await ws.receive_json(timeout=10)
-            if frame.get("type") == "result" and frame.get("id") == 1:
-                if not frame["ok"]:
-                    raise SystemExit(f"bench: subscribe refused: {frame}")
-                break
-        clients.append(Client(ws))
+        await asyncio.wait_for(client.upgraded, 10)
+        client.send(b'{"id": 1, "type": "subscribe", "topics": ["inbox"]}')
+        deadline = time.monotonic() + 10
+        while not client.results:  # notices published before the answer may come first
+            if time.monotonic() > deadline:
+                raise SystemExit("bench: no answer to subscribe")
+            await asyncio.sleep(0.01)
+            client.read()
+        answer = json.loads(client.results[0])
+        if answer.get("type") != "result" or not answer.get("ok"):
+            raise SystemExit(f"bench: subscribe refused: {answer}")
+        clients.append(client)
     return clients
 
 
@@ -622,7 +699,7 @@ async def measure_core(
     pid = await world.start_core(http)
     writer = Writer(world.tag)
     clients = await open_clients(world, http, args.clients)
-    readers = [asyncio.create_task(c.read(), name="ws-reader") for c in clients]
+    reader = asyncio.create_task(read_clients(clients), name="ws-readers")
     cpu = Cpu()
     try:
         say(f"{args.clients} websocket clients on inbox; warm-up")
@@ -650,15 +727,17 @@ async def measure_core(
         calm = await paced(world, http, writer)
         calm_cpu = cpu.end(pid, time.perf_counter() - began)
         await settle(clients, set(calm.sent_at))
+        for c in clients:
+            c.read()
         sent = calm.sent_at
         latencies = [
             (at - sent[n]) * 1000 for c in clients for n, at in c.seen.items() if n in sent
         ]
         dropped = sum(c.closed is not None for c in clients)
     finally:
+        reader.cancel()
         for c in clients:
-            await c.ws.close()
-        await asyncio.gather(*readers, return_exceptions=True)
+            c.close()
         world.stop_core()
 
     rate = burst.messages / burst_s
