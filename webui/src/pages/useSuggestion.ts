@@ -1,8 +1,8 @@
 // The copilot's draft for the open conversation: the latest one from the API, then live
 // (suggestion.delta streams text in, suggestion.created brings the finished draft,
 // suggestion.updated says it failed or was cancelled); the API is asked again whenever the
-// live connection is (re)established, and never undoes what a newer notice said. What the attendant does with it (used
-// as is, edited, dismissed) is reported back.
+// live connection is (re)established, and never undoes what a newer notice said. What the
+// attendant does with it (used as is, edited, dismissed) is reported back.
 import { useEffect, useRef, useState } from "react";
 import { api, ApiError } from "../api/client";
 import { type Notice, realtime } from "../api/realtime";
