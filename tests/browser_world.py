@@ -284,3 +284,19 @@ async def seed_busy_desk(product: Product, conversations: int, messages: int) ->
             ],
         )
     return busiest, f"Cliente {conversations - 1:05d}"
+
+
+async def link_number(page: Any, product: Product, name: str) -> None:
+    """Links the business number through the Numbers page and the sim's phone."""
+    await page.get_by_role("link", name="Números").click()
+    await page.get_by_role("button", name="Adicionar número").click()
+    dialog = page.get_by_role("dialog", name="Adicionar número")
+    await dialog.get_by_label("Nome do número").fill(name)
+    await dialog.get_by_role("button", name="Gerar QR").click()
+    await dialog.get_by_role("img", name="QR code para conectar o WhatsApp").wait_for()
+    shown = dialog.locator("[data-code]")
+    code = await eventually(lambda: shown.get_attribute("data-code"))
+    await product.sim_post(f"/phones/{BUSINESS}/scan", {"code": code, "name": name})
+    await (
+        page.locator("tr", has_text=name).locator(".badge").filter(has_text="conectado").wait_for()
+    )

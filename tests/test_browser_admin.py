@@ -26,6 +26,7 @@ from tests.browser_world import (
     Product,
     browser,
     eventually,
+    link_number,
     new_page,
     page,
     product,
@@ -63,22 +64,6 @@ async def as_admin(product: Product, method: str, path: str, body: Any = None) -
             return None
         assert response.status in (200, 201, 202), await response.text()
         return await response.json()
-
-
-async def link_number(page: Any, product: Product, name: str) -> None:
-    """Links the business number through the Numbers page and the sim's phone."""
-    await page.get_by_role("link", name="Números").click()
-    await page.get_by_role("button", name="Adicionar número").click()
-    dialog = page.get_by_role("dialog", name="Adicionar número")
-    await dialog.get_by_label("Nome do número").fill(name)
-    await dialog.get_by_role("button", name="Gerar QR").click()
-    await dialog.get_by_role("img", name="QR code para conectar o WhatsApp").wait_for()
-    shown = dialog.locator("[data-code]")
-    code = await eventually(lambda: shown.get_attribute("data-code"))
-    await product.sim_post(f"/phones/{BUSINESS}/scan", {"code": code, "name": name})
-    await (
-        page.locator("tr", has_text=name).locator(".badge").filter(has_text="conectado").wait_for()
-    )
 
 
 async def test_an_admin_manages_users_and_a_deactivated_attendant_is_signed_out(

@@ -6,6 +6,8 @@ reaches the customer's phone. Screenshots, desktop and phone width, like the oth
 
 from __future__ import annotations
 
+import asyncio
+import json
 from typing import Any
 
 import pytest
@@ -21,6 +23,7 @@ from tests.browser_world import (
     Product,
     browser,
     eventually,
+    link_number,
     new_page,
     page,
     product,
@@ -265,3 +268,42 @@ async def test_an_attendant_filters_by_mine_or_unassigned_only(
         assert asked_for_users == []
     finally:
         await page.context.close()
+
+
+async def test_a_conversation_that_starts_before_the_inbox_is_live_still_shows(
+    page: Any, product: Product
+) -> None:
+    """The list is loaded, then followed live; what starts in between (the list already read,
+    core not yet following "inbox" for this socket) shows once core confirms the subscription.
+    Here the page's subscribe to "inbox" is held until the customer's conversation exists."""
+    hold = False
+    held: list[tuple[Any, str]] = []
+
+    def relay(browser_side: Any) -> None:
+        core_side = browser_side.connect_to_server()
+
+        def outgoing(message: str | bytes) -> None:
+            topics = json.loads(message).get("topics", []) if isinstance(message, str) else []
+            if hold and "inbox" in topics:
+                held.append((core_side, message))
+            else:
+                core_side.send(message)
+
+        browser_side.on_message(outgoing)
+
+    await page.route_web_socket("**/api/v1/ws**", relay)
+    await page.goto("/numbers")
+    await sign_in(page)
+    await link_number(page, product, "Loja")
+
+    hold = True
+    await page.get_by_role("link", name="Atendimento").click()
+    await page.get_by_text("Nenhuma conversa aqui.").wait_for()
+    await eventually(lambda: asyncio.sleep(0, held))
+    await customer_writes(product, CUSTOMER, BUSINESS, "Oi, cheguei agora", "Ana")
+    await eventually(lambda: stored(product, "Oi, cheguei agora"))
+    assert await visible_rows(page) == 0  # the list was read before; nothing live yet
+
+    core_side, subscribe = held.pop()
+    core_side.send(subscribe)
+    await page.locator("[data-conversation]").filter(has_text="Ana").wait_for(timeout=10_000)

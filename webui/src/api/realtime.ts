@@ -66,6 +66,11 @@ class Realtime {
     };
   }
 
+  /** Whether core has confirmed that this socket follows ``topic``. */
+  isConfirmed(topic: string): boolean {
+    return this.confirmed.has(topic);
+  }
+
   onStatus(listener: (online: boolean) => void): () => void {
     this.statusListeners.add(listener);
     return () => this.statusListeners.delete(listener);

@@ -87,9 +87,17 @@ export default function Inbox({ user }: { user: User }) {
     return () => window.clearTimeout(timer);
   }, [search, filters.q, change]);
 
-  useEffect(
-    () =>
-      realtime.listen("inbox", (notice) => {
+  useEffect(() => {
+    // Opened before core confirmed the subscription: the first page may miss what changed in
+    // between, so it is loaded again once confirmed (later reconnects replay what they missed).
+    let current = realtime.isConfirmed("inbox");
+    const confirmed = () => {
+      if (!current) void loadPage(null, true);
+      current = true;
+    };
+    return realtime.listen(
+      "inbox",
+      (notice) => {
         if (notice.type === "resync") {
           void loadPage(null, true);
           return;
@@ -104,9 +112,10 @@ export default function Inbox({ user }: { user: User }) {
           if (!fits || (filters.q && !wasShown)) return others;
           return [...others, changed].sort(byActivity);
         });
-      }),
-    [loadPage, filters, user],
-  );
+      },
+      confirmed,
+    );
+  }, [loadPage, filters, user]);
 
   const open = (id: number) => {
     // Measured up to the chat's first paint (Chat ends the measure "conversation-open").
