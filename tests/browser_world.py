@@ -108,21 +108,9 @@ class Product:
 
     async def send_as_admin(self, conversation_id: int, text: str) -> None:
         """A reply sent from elsewhere (another tab, the API): it reaches pages live."""
-        async with self.core.app[keys.SESSIONS]() as db:
-            admin = await db.scalar(select(User).where(User.email == ADMIN_EMAIL))
-        assert admin is not None
-        secret = self.core.app[keys.SETTINGS].web.secret_key
-        assert secret is not None
-        token = issue_access(secret.get_secret_value(), admin.id, admin.role)
-        async with (
-            ClientSession() as http,
-            http.post(
-                f"{self.url}/api/v1/conversations/{conversation_id}/messages",
-                json={"text": text},
-                headers={"Authorization": f"Bearer {token}"},
-            ) as response,
-        ):
-            assert response.status == 202, await response.text()
+        path = f"/conversations/{conversation_id}/messages"
+        status, answer = await admin_call(self, "POST", path, {"text": text})
+        assert status == 202, answer
 
     async def add_user(self, role: str, email: str) -> None:
         async with self.core.app[keys.SESSIONS].begin() as db:
@@ -300,3 +288,24 @@ async def link_number(page: Any, product: Product, name: str) -> None:
     await (
         page.locator("tr", has_text=name).locator(".badge").filter(has_text="conectado").wait_for()
     )
+
+
+async def admin_call(product: Product, method: str, path: str, body: Any = None) -> tuple[int, Any]:
+    """The REST API as the admin, for what a test sets up or checks outside the page: the
+    status and the JSON answer (None when there is no body)."""
+    async with product.core.app[keys.SESSIONS]() as db:
+        admin = await db.scalar(select(User).where(User.email == ADMIN_EMAIL))
+    assert admin is not None
+    secret = product.core.app[keys.SETTINGS].web.secret_key
+    assert secret is not None
+    token = issue_access(secret.get_secret_value(), admin.id, admin.role)
+    async with (
+        ClientSession() as http,
+        http.request(
+            method,
+            f"{product.url}/api/v1{path}",
+            json=body,
+            headers={"Authorization": f"Bearer {token}"},
+        ) as response,
+    ):
+        return response.status, await response.json()

@@ -10,13 +10,8 @@ import contextlib
 from typing import Any
 
 import pytest
-from aiohttp import ClientSession
 from playwright.async_api import TimeoutError as PlaywrightTimeout
-from sqlalchemy import select
 
-from core import keys
-from core.auth.tokens import issue_access
-from core.storage.models import User
 from tests.browser_world import (
     ADMIN_EMAIL,
     ADMIN_PASSWORD,
@@ -24,6 +19,7 @@ from tests.browser_world import (
     CUSTOMER,
     LOGIN_FAILURES,
     Product,
+    admin_call,
     browser,
     eventually,
     link_number,
@@ -45,25 +41,11 @@ ATTENDANT_PASSWORD = "senha-da-beatriz"
 async def as_admin(product: Product, method: str, path: str, body: Any = None) -> Any:
     """The API as the admin sees it (for what the page does not show, like draft outcomes);
     None for a 404."""
-    async with product.core.app[keys.SESSIONS]() as db:
-        admin = await db.scalar(select(User).where(User.email == ADMIN_EMAIL))
-    assert admin is not None
-    secret = product.core.app[keys.SETTINGS].web.secret_key
-    assert secret is not None
-    token = issue_access(secret.get_secret_value(), admin.id, admin.role)
-    async with (
-        ClientSession() as http,
-        http.request(
-            method,
-            f"{product.url}/api/v1{path}",
-            json=body,
-            headers={"Authorization": f"Bearer {token}"},
-        ) as response,
-    ):
-        if response.status == 404:
-            return None
-        assert response.status in (200, 201, 202), await response.text()
-        return await response.json()
+    status, answer = await admin_call(product, method, path, body)
+    if status == 404:
+        return None
+    assert status in (200, 201, 202), answer
+    return answer
 
 
 async def test_an_admin_manages_users_and_a_deactivated_attendant_is_signed_out(

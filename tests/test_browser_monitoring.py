@@ -11,18 +11,16 @@ import re
 from typing import Any
 
 import pytest
-from aiohttp import ClientSession
 from sqlalchemy import select
 
 from core import keys
-from core.auth.tokens import issue_access
-from core.storage.models import Conversation, User
+from core.storage.models import Conversation
 from tests.browser_world import (
-    ADMIN_EMAIL,
     ADMIN_PASSWORD,
     BUSINESS,
     CUSTOMER,
     Product,
+    admin_call,
     browser,
     eventually,
     new_page,
@@ -41,26 +39,6 @@ async def shows(block: Any, figure: str, value: str) -> None:
     """Waits until ``block`` shows exactly ``value`` for ``figure`` (it refreshes by itself)."""
     exact = re.compile(rf"^\s*{re.escape(value)}\s*$")
     await block.locator(f'[data-figure="{figure}"] dd').filter(has_text=exact).wait_for()
-
-
-async def admin_call(product: Product, method: str, path: str, body: Any = None) -> Any:
-    """The REST API as the admin, for what the test sets up outside the page."""
-    async with product.core.app[keys.SESSIONS]() as db:
-        admin = await db.scalar(select(User).where(User.email == ADMIN_EMAIL))
-    assert admin is not None
-    secret = product.core.app[keys.SETTINGS].web.secret_key
-    assert secret is not None
-    token = issue_access(secret.get_secret_value(), admin.id, admin.role)
-    async with (
-        ClientSession() as http,
-        http.request(
-            method,
-            f"{product.url}/api/v1{path}",
-            json=body,
-            headers={"Authorization": f"Bearer {token}"},
-        ) as response,
-    ):
-        return response.status, await response.json()
 
 
 async def link_number(product: Product, name: str) -> None:
