@@ -97,3 +97,27 @@ export function Confirm({ text, action, danger = false, onConfirm, onClose }: Co
     </Dialog>
   );
 }
+
+type FormEndProps = { error: string | null; busy: boolean; submit: string; onCancel: () => void };
+
+/** The end of a dialog's form: the error that is not about one field, Cancel and submit. */
+export function FormEnd({ error, busy, submit, onCancel }: FormEndProps) {
+  const t = useT();
+  return (
+    <>
+      {error && (
+        <p className="error" role="alert">
+          {error}
+        </p>
+      )}
+      <div className="actions">
+        <button type="button" onClick={onCancel}>
+          {t("common.cancel")}
+        </button>
+        <button type="submit" className="primary" disabled={busy}>
+          {submit}
+        </button>
+      </div>
+    </>
+  );
+}

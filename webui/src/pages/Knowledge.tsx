@@ -5,6 +5,7 @@ import { api } from "../api/client";
 import type { Paths } from "../api/types";
 import { Confirm } from "../components/Dialog";
 import { messageOf } from "../components/Field";
+import { PageMessages } from "../components/PageMessages";
 import { dateTime, useT } from "../lib/i18n";
 import { ArticleEditor } from "./KnowledgeDialogs";
 import { QuickReplies } from "./QuickReplies";
@@ -110,16 +111,7 @@ function Articles() {
           {t("knowledge.new")}
         </button>
       </div>
-      {notice && (
-        <p className="success" role="status">
-          {notice}
-        </p>
-      )}
-      {error && (
-        <p className="error" role="alert">
-          {t("common.error", { m: error })}
-        </p>
-      )}
+      <PageMessages notice={notice} error={error && t("common.error", { m: error })} />
       {articles === null ? (
         <p className="muted">{t("common.loading")}</p>
       ) : articles.length === 0 ? (

@@ -2,7 +2,7 @@
 // (shortcut, text). The API's field errors show under the field they name.
 import { type FormEvent, useState } from "react";
 import { api, ApiError } from "../api/client";
-import { Dialog } from "../components/Dialog";
+import { Dialog, FormEnd } from "../components/Dialog";
 import { Field, faultyField, messageOf } from "../components/Field";
 import { useT } from "../lib/i18n";
 import type { Article } from "./Knowledge";
@@ -80,19 +80,7 @@ export function ArticleEditor({ article, onClose, onSaved }: ArticleProps) {
           error={errors.tags}
           hint={t("knowledge.tags_hint")}
         />
-        {general && (
-          <p className="error" role="alert">
-            {general}
-          </p>
-        )}
-        <div className="actions">
-          <button type="button" onClick={onClose}>
-            {t("common.cancel")}
-          </button>
-          <button type="submit" className="primary" disabled={busy}>
-            {t("knowledge.save")}
-          </button>
-        </div>
+        <FormEnd error={general} busy={busy} submit={t("knowledge.save")} onCancel={onClose} />
       </form>
     </Dialog>
   );
@@ -147,19 +135,7 @@ export function QuickReplyEditor({ reply, onClose, onSaved }: ReplyProps) {
           required
         />
         <Field label={t("knowledge.quick.text")} multiline rows={5} value={text} onChange={setText} error={errors.text} />
-        {general && (
-          <p className="error" role="alert">
-            {general}
-          </p>
-        )}
-        <div className="actions">
-          <button type="button" onClick={onClose}>
-            {t("common.cancel")}
-          </button>
-          <button type="submit" className="primary" disabled={busy}>
-            {t("knowledge.save")}
-          </button>
-        </div>
+        <FormEnd error={general} busy={busy} submit={t("knowledge.save")} onCancel={onClose} />
       </form>
     </Dialog>
   );

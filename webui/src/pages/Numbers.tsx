@@ -4,6 +4,7 @@ import { api, ApiError } from "../api/client";
 import { realtime } from "../api/realtime";
 import type { Channel } from "../api/types";
 import { Confirm } from "../components/Dialog";
+import { PageMessages } from "../components/PageMessages";
 import { ago, dateTime, isKey, type Key, useT } from "../lib/i18n";
 import { AddNumber } from "./AddNumber";
 import { useNow } from "./useNow";
@@ -93,16 +94,7 @@ export default function Numbers() {
           {t("numbers.add")}
         </button>
       </header>
-      {notice && (
-        <p className="success" role="status">
-          {notice}
-        </p>
-      )}
-      {error && (
-        <p className="error" role="alert">
-          {t("common.error", { m: error })}
-        </p>
-      )}
+      <PageMessages notice={notice} error={error && t("common.error", { m: error })} />
       {!reachable && <p className="warning">{t("numbers.gateway_down")}</p>}
       {channels === null ? (
         <p className="muted">{t("common.loading")}</p>

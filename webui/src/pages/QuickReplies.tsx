@@ -4,6 +4,7 @@ import { api } from "../api/client";
 import type { Paths } from "../api/types";
 import { Confirm } from "../components/Dialog";
 import { messageOf } from "../components/Field";
+import { PageMessages } from "../components/PageMessages";
 import { useT } from "../lib/i18n";
 import { QuickReplyEditor } from "./KnowledgeDialogs";
 
@@ -42,16 +43,7 @@ export function QuickReplies() {
           {t("knowledge.quick.new")}
         </button>
       </div>
-      {notice && (
-        <p className="success" role="status">
-          {notice}
-        </p>
-      )}
-      {error && (
-        <p className="error" role="alert">
-          {t("common.error", { m: error })}
-        </p>
-      )}
+      <PageMessages notice={notice} error={error && t("common.error", { m: error })} />
       {replies === null ? (
         <p className="muted">{t("common.loading")}</p>
       ) : replies.length === 0 ? (

@@ -3,7 +3,7 @@
 import { type FormEvent, useState } from "react";
 import { api } from "../api/client";
 import type { User } from "../api/types";
-import { Dialog } from "../components/Dialog";
+import { Dialog, FormEnd } from "../components/Dialog";
 import { Field, faultyField, messageOf } from "../components/Field";
 import { ApiError } from "../api/client";
 import { type Key, translate, useT } from "../lib/i18n";
@@ -95,19 +95,7 @@ export function NewUser({ onClose, onCreated }: { onClose: () => void; onCreated
           hint={t("profile.too_short", { n: 8 })}
           required
         />
-        {general && (
-          <p className="error" role="alert">
-            {general}
-          </p>
-        )}
-        <div className="actions">
-          <button type="button" onClick={onClose}>
-            {t("common.cancel")}
-          </button>
-          <button type="submit" className="primary" disabled={busy}>
-            {t("users.create")}
-          </button>
-        </div>
+        <FormEnd error={general} busy={busy} submit={t("users.create")} onCancel={onClose} />
       </form>
     </Dialog>
   );
@@ -150,19 +138,7 @@ export function ResetPassword({ user, onClose, onDone }: { user: User; onClose: 
           error={errors.password}
           required
         />
-        {general && (
-          <p className="error" role="alert">
-            {general}
-          </p>
-        )}
-        <div className="actions">
-          <button type="button" onClick={onClose}>
-            {t("common.cancel")}
-          </button>
-          <button type="submit" className="primary" disabled={busy}>
-            {t("users.reset")}
-          </button>
-        </div>
+        <FormEnd error={general} busy={busy} submit={t("users.reset")} onCancel={onClose} />
       </form>
     </Dialog>
   );

@@ -5,6 +5,7 @@ import { api, ApiError } from "../api/client";
 import type { User } from "../api/types";
 import { Confirm } from "../components/Dialog";
 import { messageOf } from "../components/Field";
+import { PageMessages } from "../components/PageMessages";
 import { dateTime, useT } from "../lib/i18n";
 import { NewUser, ResetPassword, ROLE_LABEL, ROLES } from "./UserDialogs";
 
@@ -53,16 +54,7 @@ export default function Users({ me }: { me: User }) {
           {t("users.new")}
         </button>
       </header>
-      {notice && (
-        <p className="success" role="status">
-          {notice}
-        </p>
-      )}
-      {error && (
-        <p className="error" role="alert">
-          {error}
-        </p>
-      )}
+      <PageMessages notice={notice} error={error} />
       {users === null ? (
         <p className="muted">{t("common.loading")}</p>
       ) : (
