@@ -7,8 +7,8 @@ BIN := $(VENV)/bin
 WEBUI_SOURCES := $(shell find webui/src -type f ! -name schema.d.ts 2>/dev/null) webui/index.html \
 	webui/vite.config.ts webui/tsconfig.json webui/package.json $(wildcard webui/scripts/*.mjs)
 # The web UI's API types are generated from core's OpenAPI document, so its build needs the
-# Python runtime and follows changes to the API's declarations and models.
-API_SOURCES := $(shell find core/api -name '*.py' 2>/dev/null) core/views.py scripts/export_openapi.py
+# Python runtime and follows changes to core (the API's declarations and every model they use).
+API_SOURCES := $(shell find core -name '*.py' 2>/dev/null) scripts/export_openapi.py
 
 .PHONY: up demo test lint typecheck pytest browser webui clean
 

@@ -403,12 +403,6 @@ async def final_drafts(app: web.Application, expected: int) -> list[Suggestion]:
         await asyncio.sleep(0.2)
 
 
-def RedisSettingsDefault() -> object:
-    from core.settings import RedisSettings
-
-    return RedisSettings()
-
-
 async def main_async(args: argparse.Namespace) -> int:
     configure_logging("warning", "console", service="bench")
     if not args.skip_local:

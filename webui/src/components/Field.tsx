@@ -69,3 +69,15 @@ export function faultyField(caught: unknown): string | null {
 export function messageOf(caught: unknown): string {
   return caught instanceof Error ? caught.message : String(caught);
 }
+
+/** A failed save as the form shows it: under the field it names (one of ``fields``), in the
+ * words ``say`` gives, or else above the buttons. */
+export function splitError(
+  caught: unknown,
+  fields: string[],
+  say: (field: string, caught: unknown) => string = (_field, c) => messageOf(c),
+): { errors: Record<string, string>; general: string | null } {
+  const field = faultyField(caught);
+  if (field && fields.includes(field)) return { errors: { [field]: say(field, caught) }, general: null };
+  return { errors: {}, general: messageOf(caught) };
+}

@@ -5,6 +5,7 @@ import { api, ApiError, authorized } from "../api/client";
 import { realtime } from "../api/realtime";
 import type { Channel, PairCode } from "../api/types";
 import { Dialog } from "../components/Dialog";
+import { messageOf } from "../components/Field";
 import { useT } from "../lib/i18n";
 import { useNow } from "./useNow";
 
@@ -26,7 +27,7 @@ export function AddNumber({ onClose, onLinked }: { onClose: () => void; onLinked
     try {
       setChannel(await api("post", "/api/v1/channels", { body: { name: name.trim() } }));
     } catch (caught) {
-      setError(caught instanceof Error ? caught.message : String(caught));
+      setError(messageOf(caught));
     } finally {
       setBusy(false);
     }
@@ -93,7 +94,7 @@ function Linking({ channel, onLinked }: { channel: Channel; onLinked: (c: Channe
         if (caught instanceof ApiError && caught.status === 404) {
           timer = window.setTimeout(() => void fetchQr(), QR_RETRY_MS);
         } else {
-          setError(caught instanceof Error ? caught.message : String(caught));
+          setError(messageOf(caught));
         }
       }
     };
@@ -127,7 +128,7 @@ function Linking({ channel, onLinked }: { channel: Channel; onLinked: (c: Channe
     try {
       await api("post", "/api/v1/channels/{id}/restart", { params: { id: channel.id } });
     } catch (caught) {
-      setError(caught instanceof Error ? caught.message : String(caught));
+      setError(messageOf(caught));
     }
     setWanted((n) => n + 1);
   }
@@ -184,7 +185,7 @@ function PairByCode({ channel, onBack }: { channel: Channel; onBack: () => void 
         }),
       );
     } catch (caught) {
-      setError(caught instanceof Error ? caught.message : String(caught));
+      setError(messageOf(caught));
     }
   }
 

@@ -4,6 +4,7 @@ import { useCallback, useEffect, useLayoutEffect, useRef, useState } from "react
 import { api } from "../api/client";
 import { realtime } from "../api/realtime";
 import type { Conversation, Message, User } from "../api/types";
+import { messageOf } from "../components/Field";
 import { useT } from "../lib/i18n";
 import { Bubble, DaySeparator, dayOf } from "./Bubble";
 import { Composer } from "./Composer";
@@ -71,7 +72,7 @@ export function Chat({ id, onBack }: { id: number; user: User; onBack: () => voi
         setOlder(page.next_cursor ?? null);
         if (found.unread_count > 0) markRead();
       } catch (caught) {
-        if (!stopped) setError(caught instanceof Error ? caught.message : String(caught));
+        if (!stopped) setError(messageOf(caught));
       }
     })();
     return () => {
@@ -126,7 +127,7 @@ export function Chat({ id, onBack }: { id: number; user: User; onBack: () => voi
       setMessages((current) => merge(current, page.items));
       setOlder(page.next_cursor ?? null);
     } catch (caught) {
-      setError(caught instanceof Error ? caught.message : String(caught));
+      setError(messageOf(caught));
     } finally {
       setLoadingOlder(false);
     }

@@ -3,6 +3,7 @@
 import { type KeyboardEvent, useEffect, useLayoutEffect, useRef, useState } from "react";
 import { api, authorized } from "../api/client";
 import type { Media, Message } from "../api/types";
+import { messageOf } from "../components/Field";
 import { useT } from "../lib/i18n";
 import { EmojiPicker } from "./EmojiPicker";
 
@@ -76,7 +77,7 @@ export function Composer({ conversationId, draft, onSent }: Props) {
       setFile(null);
       lastTyping.current = 0;
     } catch (caught) {
-      setError(caught instanceof Error ? caught.message : String(caught));
+      setError(messageOf(caught));
     } finally {
       setBusy(false);
       box.current?.focus();

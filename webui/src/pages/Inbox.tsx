@@ -4,6 +4,7 @@ import { api } from "../api/client";
 import { realtime } from "../api/realtime";
 import type { Conversation, User } from "../api/types";
 import { VirtualList } from "../components/VirtualList";
+import { messageOf } from "../components/Field";
 import { time, useT } from "../lib/i18n";
 import { navigate, usePath, useSearch } from "../lib/router";
 import { Chat } from "./Chat";
@@ -62,7 +63,7 @@ export default function Inbox({ user }: { user: User }) {
         setCursor(page.next_cursor ?? null);
         setError(null);
       } catch (caught) {
-        if (mine === generation.current) setError(caught instanceof Error ? caught.message : String(caught));
+        if (mine === generation.current) setError(messageOf(caught));
       } finally {
         if (mine === generation.current) setLoading(false);
       }

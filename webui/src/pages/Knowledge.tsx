@@ -2,16 +2,13 @@
 // words, and the quick replies attendants insert by shortcut — two tabs of one page.
 import { useEffect, useRef, useState } from "react";
 import { api } from "../api/client";
-import type { Paths } from "../api/types";
+import type { Article } from "../api/types";
 import { Confirm } from "../components/Dialog";
 import { messageOf } from "../components/Field";
 import { PageMessages } from "../components/PageMessages";
 import { dateTime, useT } from "../lib/i18n";
 import { ArticleEditor } from "./KnowledgeDialogs";
 import { QuickReplies } from "./QuickReplies";
-
-export type Article =
-  Paths["/api/v1/knowledge"]["get"]["responses"][200]["content"]["application/json"]["items"][number];
 
 type Tab = "articles" | "quick";
 

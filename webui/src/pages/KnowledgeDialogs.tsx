@@ -3,18 +3,11 @@
 import { type FormEvent, useState } from "react";
 import { api, ApiError } from "../api/client";
 import { Dialog, FormEnd } from "../components/Dialog";
-import { Field, faultyField, messageOf } from "../components/Field";
+import { Field, faultyField, splitError } from "../components/Field";
 import { useT } from "../lib/i18n";
-import type { Article } from "./Knowledge";
-import type { QuickReply } from "./QuickReplies";
+import type { Article, QuickReply } from "../api/types";
 
 type Errors = Record<string, string>;
-
-function split(caught: unknown, fields: string[]): { errors: Errors; general: string | null } {
-  const field = faultyField(caught);
-  if (field && fields.includes(field)) return { errors: { [field]: messageOf(caught) }, general: null };
-  return { errors: {}, general: messageOf(caught) };
-}
 
 function tagsOf(text: string): string[] {
   return [...new Set(text.split(",").map((tag) => tag.trim()).filter(Boolean))];
@@ -48,7 +41,7 @@ export function ArticleEditor({ article, onClose, onSaved }: ArticleProps) {
           : await api("post", "/api/v1/knowledge", { body: fields }),
       );
     } catch (caught) {
-      const found = split(caught, ["title", "body", "tags"]);
+      const found = splitError(caught, ["title", "body", "tags"]);
       setErrors(found.errors);
       setGeneral(found.general);
     } finally {
@@ -114,7 +107,7 @@ export function QuickReplyEditor({ reply, onClose, onSaved }: ReplyProps) {
       } else if (faultyField(caught) === "shortcut") {
         setErrors({ shortcut: t("knowledge.quick.shortcut_rule") });
       } else {
-        const found = split(caught, ["text"]);
+        const found = splitError(caught, ["text"]);
         setErrors(found.errors);
         setGeneral(found.general);
       }

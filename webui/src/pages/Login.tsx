@@ -1,6 +1,7 @@
 import { type FormEvent, useEffect, useState } from "react";
 import { ApiError, signIn } from "../api/client";
 import type { User } from "../api/types";
+import { messageOf } from "../components/Field";
 import { currentLocale, setLocale, useT } from "../lib/i18n";
 
 export function Login({ onSignedIn }: { onSignedIn: (user: User) => void }) {
@@ -39,7 +40,7 @@ export function Login({ onSignedIn }: { onSignedIn: (user: User) => void }) {
       } else if (caught instanceof ApiError && caught.status === 401) {
         setError(t("login.wrong"));
       } else {
-        const message = caught instanceof Error ? caught.message : String(caught);
+        const message = messageOf(caught);
         setError(t("login.failed", { m: message }));
       }
     } finally {

@@ -4,16 +4,12 @@
 import { type ReactNode, useCallback, useEffect, useRef, useState } from "react";
 import { api, ApiError } from "../api/client";
 import { realtime } from "../api/realtime";
-import type { components } from "../api/schema";
-import { ago, currentLocale, isKey, useT } from "../lib/i18n";
-import { StateBadge } from "./Numbers";
+import type { ChannelMonitor, CoreStats, GatewayStats, Snapshot, StateChange } from "../api/types";
+import { PageMessages } from "../components/PageMessages";
+import { StateBadge, toneOf, useStateLabel } from "../components/StateBadge";
+import { ago, currentLocale, useT } from "../lib/i18n";
 import { useNow } from "./useNow";
 
-type Snapshot = components["schemas"]["MonitoringOut"];
-type ChannelMonitor = components["schemas"]["ChannelMonitor"];
-type StateChange = components["schemas"]["StateChange"];
-type GatewayStats = components["schemas"]["GatewayStats"];
-type CoreStats = components["schemas"]["CoreStats"];
 
 const REFRESH_MS = 5000;
 // A burst of session notices (a reconnect is several) becomes one request.
@@ -72,11 +68,7 @@ export default function Monitoring() {
           </span>
         )}
       </header>
-      {error && (
-        <p className="error" role="alert">
-          {t("common.error", { m: error })}
-        </p>
-      )}
+      <PageMessages notice={null} error={error && t("common.error", { m: error })} />
       {data === null ? (
         <p className="muted">{t("common.loading")}</p>
       ) : (
@@ -229,26 +221,15 @@ function Figure({ label, name, children }: { label: string; name: string; childr
   );
 }
 
-const TONE: Record<string, string> = {
-  connected: "ok",
-  reconnecting: "warn",
-  starting: "warn",
-  qr: "info",
-  pairing: "info",
-};
-
 /** The recent states as a strip (each state as long as it lasted) and the last few changes. */
 function Timeline({ changes }: { changes: StateChange[] }) {
   const t = useT();
+  const label = useStateLabel();
   const now = useNow(REFRESH_MS);
   if (changes.length === 0) return <p className="muted small">{t("monitoring.no_history")}</p>;
   const times = changes.map((c) => Date.parse(c.at));
   const start = times[0] ?? now;
   const span = Math.max(1, now - start);
-  const label = (state: string) => {
-    const key = `state.${state}`;
-    return isKey(key) ? t(key) : state;
-  };
   return (
     <div className="monitoring-timeline">
       <svg viewBox="0 0 100 6" preserveAspectRatio="none" aria-hidden="true">
@@ -262,7 +243,7 @@ function Timeline({ changes }: { changes: StateChange[] }) {
               width={Math.max(0.8, to - from)}
               y={0}
               height={6}
-              className={`monitoring-tl--${TONE[change.state] ?? "bad"}`}
+              className={`monitoring-tl--${toneOf(change.state)}`}
             >
               <title>{`${clock(change.at)} ${label(change.state)}`}</title>
             </rect>

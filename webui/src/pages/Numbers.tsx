@@ -5,7 +5,9 @@ import { realtime } from "../api/realtime";
 import type { Channel } from "../api/types";
 import { Confirm } from "../components/Dialog";
 import { PageMessages } from "../components/PageMessages";
-import { ago, dateTime, isKey, type Key, useT } from "../lib/i18n";
+import { StateBadge } from "../components/StateBadge";
+import { messageOf } from "../components/Field";
+import { ago, dateTime, type Key, useT } from "../lib/i18n";
 import { AddNumber } from "./AddNumber";
 import { useNow } from "./useNow";
 
@@ -29,7 +31,7 @@ export default function Numbers() {
       setReachable(list.gateway_reachable);
       setError(null);
     } catch (caught) {
-      setError(caught instanceof Error ? caught.message : String(caught));
+      setError(messageOf(caught));
     }
   }, []);
 
@@ -161,23 +163,5 @@ export default function Numbers() {
         />
       )}
     </section>
-  );
-}
-
-const TONE: Record<string, string> = {
-  connected: "ok",
-  reconnecting: "warn",
-  starting: "warn",
-  qr: "info",
-  pairing: "info",
-};
-
-export function StateBadge({ state, detail }: { state: string; detail: string | null }) {
-  const t = useT();
-  const key = `state.${state}`;
-  return (
-    <span className={`badge badge--${TONE[state] ?? "bad"}`} data-state={state} title={detail ?? ""}>
-      {isKey(key) ? t(key) : state}
-    </span>
   );
 }

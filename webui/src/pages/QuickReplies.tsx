@@ -1,15 +1,12 @@
 // Quick replies: short texts an attendant inserts by typing their shortcut (/prazo).
 import { useEffect, useState } from "react";
 import { api } from "../api/client";
-import type { Paths } from "../api/types";
+import type { QuickReply } from "../api/types";
 import { Confirm } from "../components/Dialog";
 import { messageOf } from "../components/Field";
 import { PageMessages } from "../components/PageMessages";
 import { useT } from "../lib/i18n";
 import { QuickReplyEditor } from "./KnowledgeDialogs";
-
-export type QuickReply =
-  Paths["/api/v1/quick-replies"]["get"]["responses"][200]["content"]["application/json"]["items"][number];
 
 export function QuickReplies() {
   const t = useT();

@@ -4,7 +4,7 @@ import { type FormEvent, useState } from "react";
 import { api } from "../api/client";
 import type { User } from "../api/types";
 import { Dialog, FormEnd } from "../components/Dialog";
-import { Field, faultyField, messageOf } from "../components/Field";
+import { Field, messageOf, splitError } from "../components/Field";
 import { ApiError } from "../api/client";
 import { type Key, translate, useT } from "../lib/i18n";
 
@@ -24,12 +24,6 @@ function said(field: string, caught: unknown): string {
   if (field === "email") return translate(code === "conflict" ? "users.email_taken" : "users.email_invalid");
   if (field === "password") return translate("profile.too_short", { n: 8 });
   return messageOf(caught);
-}
-
-function split(caught: unknown, fields: string[]): { errors: Errors; general: string | null } {
-  const field = faultyField(caught);
-  if (field && fields.includes(field)) return { errors: { [field]: said(field, caught) }, general: null };
-  return { errors: {}, general: messageOf(caught) };
 }
 
 export function NewUser({ onClose, onCreated }: { onClose: () => void; onCreated: (u: User) => void }) {
@@ -54,7 +48,7 @@ export function NewUser({ onClose, onCreated }: { onClose: () => void; onCreated
         }),
       );
     } catch (caught) {
-      const found = split(caught, ["name", "email", "password", "role"]);
+      const found = splitError(caught, ["name", "email", "password", "role"], said);
       setErrors(found.errors);
       setGeneral(found.general);
     } finally {
@@ -117,7 +111,7 @@ export function ResetPassword({ user, onClose, onDone }: { user: User; onClose: 
       await api("post", "/api/v1/users/{id}/password", { params: { id: user.id }, body: { password } });
       onDone();
     } catch (caught) {
-      const found = split(caught, ["password"]);
+      const found = splitError(caught, ["password"], said);
       setErrors(found.errors);
       setGeneral(found.general);
     } finally {

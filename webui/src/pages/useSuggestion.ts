@@ -7,6 +7,7 @@ import { useEffect, useRef, useState } from "react";
 import { api, ApiError } from "../api/client";
 import { type Notice, realtime } from "../api/realtime";
 import type { SuggestionOut } from "../api/types";
+import { messageOf } from "../components/Field";
 
 export type Suggestion = {
   id: number;
@@ -105,7 +106,7 @@ export function useSuggestion(conversationId: number) {
             id: 0,
             text: "",
             state: "failed",
-            error: caught instanceof Error ? caught.message : String(caught),
+            error: messageOf(caught),
             errorCode: caught instanceof ApiError ? caught.code : null,
           }),
         );
