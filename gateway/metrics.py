@@ -3,9 +3,7 @@ Prometheus at ``/metrics`` and as JSON at ``/stats`` (the desk's monitoring pane
 
 from __future__ import annotations
 
-import time
 from collections.abc import Iterator
-from datetime import datetime
 from typing import Any
 
 from prometheus_client import CollectorRegistry, generate_latest
@@ -14,7 +12,7 @@ from prometheus_client.registry import Collector
 
 from gateway.delivery import Delivery
 from gateway.outbox import Outbox
-from gateway.supervisor import Live, Supervisor
+from gateway.supervisor import Supervisor
 from sessions.states import SessionState
 
 
@@ -42,7 +40,7 @@ class GatewayCollector(Collector):
             "latency_p99_s": round(delivery.latency_p99_s, 4),
             "events_in": dict(self.supervisor.events_in),
             "sessions": [
-                _session(session_id, live) for session_id, live in self.supervisor.live.items()
+                self.supervisor.history(session_id) for session_id in self.supervisor.live
             ],
         }
 
@@ -106,34 +104,6 @@ class GatewayCollector(Collector):
             "Session hosts restarted after dying or hanging.",
             value=self.supervisor.host_restarts,
         )
-
-
-def _session(session_id: str, live: Live) -> dict[str, Any]:
-    return {
-        "id": session_id,
-        "state": live.state.value,
-        "reason": live.reason and live.reason.value,
-        "since": _iso(live.since),
-        "reconnects": live.reconnects,
-        "last_event_at": _iso(live.last_event_at),
-        "last_event_age_s": _age_s(live.last_event_at),
-        "timeline": [
-            {
-                "at": change.at.isoformat(),
-                "state": change.state.value,
-                "reason": change.reason and change.reason.value,
-            }
-            for change in live.timeline
-        ],
-    }
-
-
-def _iso(value: datetime | None) -> str | None:
-    return None if value is None else value.isoformat()
-
-
-def _age_s(value: datetime | None) -> float | None:
-    return None if value is None else round(max(0.0, time.time() - value.timestamp()), 3)
 
 
 def exposition(registry: CollectorRegistry) -> bytes:

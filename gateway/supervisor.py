@@ -486,6 +486,28 @@ class Supervisor:
             "host": host.index if host is not None else None,
         }
 
+    def history(self, session_id: str) -> dict[str, Any]:
+        """A session's state as this gateway has seen it: since when, how often it reconnected,
+        its last event and its recent changes (the monitoring panel's)."""
+        live = self._live(session_id)
+        return {
+            "id": session_id,
+            "state": live.state.value,
+            "reason": live.reason and live.reason.value,
+            "since": _iso(live.since),
+            "reconnects": live.reconnects,
+            "last_event_at": _iso(live.last_event_at),
+            "last_event_age_s": _age_s(live.last_event_at),
+            "timeline": [
+                {
+                    "at": change.at.isoformat(),
+                    "state": change.state.value,
+                    "reason": change.reason and change.reason.value,
+                }
+                for change in live.timeline
+            ],
+        }
+
     def qr(self, session_id: str) -> QRData | None:
         live = self.live.get(session_id)
         if live is None or live.qr is None or live.qr.expires_at < utcnow():
@@ -495,3 +517,7 @@ class Supervisor:
 
 def _iso(value: datetime | None) -> str | None:
     return None if value is None else value.isoformat()
+
+
+def _age_s(value: datetime | None) -> float | None:
+    return None if value is None else round(max(0.0, time.time() - value.timestamp()), 3)

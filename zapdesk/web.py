@@ -13,7 +13,7 @@ import structlog
 from aiohttp import web
 from pydantic import TypeAdapter, ValidationError
 
-from zapdesk.errors import BadRequest, ValidationFailed, ZapdeskError
+from zapdesk.errors import BadRequest, RateLimited, ValidationFailed, ZapdeskError
 
 log = structlog.get_logger("zapdesk.http")
 
@@ -65,6 +65,8 @@ async def read_json(request: web.Request, adapter: TypeAdapter[T]) -> T:
 
 
 def error_response(error: ZapdeskError, headers: dict[str, str] | None = None) -> web.Response:
+    if isinstance(error, RateLimited) and "retry_after_s" in error.details:
+        headers = {"Retry-After": str(error.details["retry_after_s"]), **(headers or {})}
     return web.json_response(error.as_dict(), status=error.status, headers=headers)
 
 

@@ -109,8 +109,7 @@ class ArticleList(BaseModel):
 def _matching(query: KnowledgeQuery) -> list[ColumnElement[bool]]:
     conditions: list[ColumnElement[bool]] = []
     for word in fold(query.q or "").split():
-        escaped = word.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-        conditions.append(KnowledgeArticle.search_text.like(f"%{escaped}%", escape="\\"))
+        conditions.append(KnowledgeArticle.search_text.contains(word, autoescape=True))
     if query.tag:
         tag = " ".join(fold(query.tag).split())
         conditions.append(KnowledgeArticle.search_text.like(f"%{tag}%"))
@@ -141,11 +140,12 @@ async def list_articles(call: Call[None, KnowledgeQuery]) -> ArticleList:
     if query.tag:
         tag = " ".join(query.tag.split()).lower()
         found = [a for a in found if tag in a.tags]
-    if query.q and words(query.q):
+    asked = words(query.q or "")
+    if asked:
         index: BM25Index[KnowledgeArticle] = BM25Index()
         for article in found:
             index.add(words(f"{article.title} {article.title} {article.body}"), article)
-        ranked = [hit.payload for hit in index.search(words(query.q), query.limit)]
+        ranked = [hit.payload for hit in index.search(asked, query.limit)]
         found = ranked + [a for a in found if a not in ranked]
     return ArticleList(items=[ArticleOut.model_validate(a) for a in found[: query.limit]])
 

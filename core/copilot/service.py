@@ -19,10 +19,11 @@ from aiohttp import web
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from core.copilot.breaker import Breaker
+from core.copilot.context import HUMAN
 from core.copilot.drafting import Drafter, Job
 from core.copilot.knowledge import KnowledgeBase
 from core.copilot.local import LocalProvider
-from core.copilot.providers import OpenAIProvider, Provider
+from core.copilot.providers import Provider
 from core.copilot.views import SuggestionOut
 from core.realtime.bus import Bus, Notice
 from core.settings import CopilotSettings
@@ -32,7 +33,6 @@ from zapdesk.errors import Conflict
 log = structlog.get_logger("core.copilot")
 
 SHUTDOWN_TIMEOUT_S = 5.0
-_HUMAN_AUTHORS = frozenset({"user", "system"})
 _WATCHED = frozenset({"message.created", "typing.on", "typing.off"})
 
 
@@ -45,6 +45,8 @@ class CopilotDisabled(Conflict):
 
 def make_provider(settings: CopilotSettings, db: async_sessionmaker[AsyncSession]) -> Provider:
     if settings.uses_openai:
+        from core.copilot.openai_provider import OpenAIProvider  # only then: the SDK is heavy
+
         return OpenAIProvider(settings)
     return LocalProvider(db, settings)
 
@@ -118,7 +120,7 @@ class CopilotService:
         conversation_id = int(notice.topic.split(":", 1)[1])
         if notice.type == "message.created":
             data = notice.data
-            if data.get("direction") == "outbound" and data.get("author_type") in _HUMAN_AUTHORS:
+            if data.get("direction") == "outbound" and data.get("author_type") in HUMAN:
                 self.attendant_answered(conversation_id)
             return
         self._typing(conversation_id, notice.type == "typing.on")

@@ -84,9 +84,9 @@ async def contacts_by_jid(db: AsyncSession, jids: Collection[str]) -> dict[int, 
 
 _CONTACT, _IDENTITY = ContactRow.table.c, IdentityRow.table.c
 # Each contact with its identities in one statement: one row per identity.
-_IDENTITY_COLUMNS = [
-    _IDENTITY[name].label(f"identity_{name}") for name in IdentityRow.selected_names()
-]
+_IDENTITY_FIELDS = [(name, f"identity_{name}") for name in IdentityRow.selected_names()]
+_IDENTITY_COLUMNS = [_IDENTITY[name].label(label) for name, label in _IDENTITY_FIELDS]
+_CONTACT_NAMES = ContactRow.selected_names()
 
 
 async def _contacts_where(db: AsyncSession, condition: Any) -> dict[int, ContactRow]:
@@ -98,14 +98,13 @@ async def _contacts_where(db: AsyncSession, condition: Any) -> dict[int, Contact
         .where(condition)
     )
     contacts: dict[int, ContactRow] = {}
-    contact_names = ContactRow.selected_names()
     for row in (await db.execute(statement)).mappings():
         contact = contacts.get(row["id"])
         if contact is None:
-            contact = ContactRow.loaded({name: row[name] for name in contact_names})
+            contact = ContactRow.loaded({name: row[name] for name in _CONTACT_NAMES})
             contacts[row["id"]] = contact
         if row["identity_id"] is not None:
-            identity = {name: row[f"identity_{name}"] for name in IdentityRow.selected_names()}
+            identity = {name: row[label] for name, label in _IDENTITY_FIELDS}
             contact.identities.append(IdentityRow.loaded(identity))
     return contacts
 

@@ -21,7 +21,7 @@ from json import dumps
 from operator import attrgetter
 from typing import Any, ClassVar, Self, TypeVar, cast
 
-from sqlalchemy import Dialect, RowMapping, Table, TextClause, bindparam, insert, text, update
+from sqlalchemy import JSON, Dialect, RowMapping, Table, TextClause, bindparam, insert, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.storage.base import utcnow
@@ -84,8 +84,16 @@ class Row:
                 name for name in cls.__annotations__ if name in cls.table.c and name not in skip
             )
             cls._values = attrgetter(*cls.columns)
+            # JSON columns that may be NULL: a None there is SQL NULL, not the JSON null the
+            # column would store if given None.
+            cls._nullable_json = frozenset(
+                name
+                for name in cls.columns
+                if cls.table.c[name].nullable and isinstance(cls.table.c[name].type, JSON)
+            )
 
     _values: ClassVar[Callable[[Any], tuple[Any, ...]]]
+    _nullable_json: ClassVar[frozenset[str]]
 
     def values(self) -> tuple[Any, ...]:
         return type(self)._values(self)
@@ -103,11 +111,7 @@ class Row:
     def insert_values(self) -> dict[str, Any]:
         values = dict(zip(self.columns, self.values(), strict=True))
         values.update((name, getattr(self, name)) for name in self.stamps)
-        # JSON columns that may be NULL: SQL NULL, not the JSON null an explicit None stores.
-        return {k: v for k, v in values.items() if v is not None or k not in _NULLABLE_JSON}
-
-
-_NULLABLE_JSON = frozenset({"media"})
+        return {k: v for k, v in values.items() if v is not None or k not in self._nullable_json}
 
 
 @dataclass(eq=False, slots=True)
