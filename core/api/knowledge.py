@@ -36,6 +36,13 @@ class ArticleOut(View):
     updated_at: datetime
 
 
+def _title(value: str) -> str:
+    value = " ".join(value.split())
+    if not value:
+        raise ValueError("the title is empty")
+    return value
+
+
 def _tags(value: list[str] | None) -> list[str] | None:
     if value is None:
         return None
@@ -54,11 +61,8 @@ class ArticleIn(BaseModel):
 
     @field_validator("title")
     @classmethod
-    def _title(cls, value: str) -> str:
-        value = " ".join(value.split())
-        if not value:
-            raise ValueError("the title is empty")
-        return value
+    def _clean_title(cls, value: str) -> str:
+        return _title(value)
 
     @field_validator("tags")
     @classmethod
@@ -77,13 +81,8 @@ class ArticleEdit(BaseModel):
 
     @field_validator("title")
     @classmethod
-    def _title(cls, value: str | None) -> str | None:
-        if value is None:
-            return None
-        value = " ".join(value.split())
-        if not value:
-            raise ValueError("the title is empty")
-        return value
+    def _clean_title(cls, value: str | None) -> str | None:
+        return None if value is None else _title(value)
 
     @field_validator("tags")
     @classmethod

@@ -8,6 +8,7 @@ reached the answer says so (``gateway_reachable: false``) and shows what core kn
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from typing import Any
 
 from pydantic import BaseModel, Field, ValidationError
 from sqlalchemy import select
@@ -106,37 +107,35 @@ async def _gateway_stats(gateway: GatewayClient) -> _GatewayReply | None:
 def _channel(
     channel: Channel, live: SessionStats | None, messages: Traffic | None, now: datetime
 ) -> ChannelMonitor:
-    inbound = messages.inbound if messages else [0] * TRAFFIC_MINUTES
-    outbound = messages.outbound if messages else [0] * TRAFFIC_MINUTES
+    """The gateway's live view of the session; when it cannot be asked, the last state core
+    stored (no reconnects or timeline known)."""
+    common: dict[str, Any] = {
+        "id": channel.id,
+        "name": channel.name,
+        "phone": channel.phone,
+        "session_id": channel.session_id,
+        "messages_in": messages.inbound if messages else [0] * TRAFFIC_MINUTES,
+        "messages_out": messages.outbound if messages else [0] * TRAFFIC_MINUTES,
+    }
     if live is None:
         stored_age = None
         if channel.status_at is not None:
             stored_age = max(0.0, (now - channel.status_at).total_seconds())
         return ChannelMonitor(
-            id=channel.id,
-            name=channel.name,
-            phone=channel.phone,
-            session_id=channel.session_id,
+            **common,
             state=channel.status,
             since=channel.status_at,
             reconnects=None,
             last_event_age_s=stored_age,
             timeline=[],
-            messages_in=inbound,
-            messages_out=outbound,
         )
     return ChannelMonitor(
-        id=channel.id,
-        name=channel.name,
-        phone=channel.phone,
-        session_id=channel.session_id,
+        **common,
         state=live.state,
         since=live.since,
         reconnects=live.reconnects,
         last_event_age_s=live.last_event_age_s,
         timeline=live.timeline,
-        messages_in=inbound,
-        messages_out=outbound,
     )
 
 

@@ -12,9 +12,9 @@ from typing import Literal
 
 from core.copilot.breaker import Breaker
 from core.copilot.context import DraftContext
-from core.copilot.prompt import checked
-from core.copilot.providers import ChatMessage, CopilotFailure, DraftRequest, Provider
-from core.copilot.text import first_name, fold, mask_pii, split_greeting
+from core.copilot.prompt import checked, outgoing
+from core.copilot.providers import ChatMessage, DraftRequest, Provider
+from core.copilot.text import first_name, fold, split_greeting
 from core.settings import CopilotSettings
 
 Action = Literal["shorter", "friendlier", "formal", "grammar"]
@@ -47,20 +47,8 @@ class Assisted:
 async def _complete(
     provider: Provider, breaker: Breaker, messages: list[ChatMessage], context: DraftContext
 ) -> str:
-    if not breaker.allow():
-        raise CopilotFailure(
-            "provider_unavailable",
-            "The AI endpoint failed repeatedly; drafts are paused for a moment.",
-        )
-    parts: list[str] = []
-    try:
-        async for chunk in provider.stream(DraftRequest(messages, context)):
-            parts.append(chunk.delta)
-    except CopilotFailure as failure:
-        if failure.provider_fault:
-            breaker.failure()
-        raise
-    breaker.success()
+    stream = breaker.guard(provider.stream(DraftRequest(messages, context)))
+    parts = [chunk.delta async for chunk in stream]
     return checked("".join(parts), context)
 
 
@@ -140,10 +128,9 @@ async def rewrite(
 ) -> Assisted:
     if provider.name == "local":
         return Assisted(rewrite_locally(text, action), provider.name, provider.model)
-    outgoing = mask_pii(text) if settings.mask_pii else text
     messages = [
         ChatMessage("system", _REWRITE_SYSTEM.format(action=_ACTIONS[action])),
-        ChatMessage("user", outgoing),
+        ChatMessage("user", outgoing(settings, text)),
     ]
     context = _bare_context(known_text=text)
     return Assisted(
@@ -182,9 +169,8 @@ async def summarize(
 ) -> Assisted:
     if provider.name == "local":
         return Assisted(summarize_locally(context), provider.name, provider.model)
-    mask = mask_pii if settings.mask_pii else (lambda value: value)
     labels = {"customer": "Cliente", "attendant": "Atendente", "bot": "Robô"}
-    transcript = "\n".join(f"{labels[t.role]}: {mask(t.text)}" for t in context.turns)
+    transcript = "\n".join(f"{labels[t.role]}: {outgoing(settings, t.text)}" for t in context.turns)
     messages = [
         ChatMessage("system", _SUMMARY_SYSTEM.format(language=settings.language)),
         ChatMessage("user", transcript or "(conversa vazia)"),

@@ -4,7 +4,12 @@ cool-down instead of piling up waiting on an endpoint that is down; then one try
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
+from typing import TypeVar
+
+from core.copilot.providers import CopilotFailure
+
+T = TypeVar("T")
 
 
 class Breaker:
@@ -38,3 +43,20 @@ class Breaker:
         self._failures += 1
         if self._failures >= self._limit:
             self._opened_at = self._clock()
+
+    async def guard(self, stream: AsyncIterator[T]) -> AsyncIterator[T]:
+        """``stream`` (a provider's) through the breaker: refused at once while it is open; a
+        failure that is the endpoint's fault counts, a stream that ends closes the breaker."""
+        if not self.allow():
+            raise CopilotFailure(
+                "provider_unavailable",
+                "The AI endpoint failed repeatedly; drafts are paused for a moment.",
+            )
+        try:
+            async for item in stream:
+                yield item
+        except CopilotFailure as failure:
+            if failure.provider_fault:
+                self.failure()
+            raise
+        self.success()

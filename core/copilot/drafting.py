@@ -80,8 +80,6 @@ class Drafter:
         try:
             text, usage, latency_ms = await self._generate(suggestion_id, context, audience)
         except CopilotFailure as failure:
-            if failure.provider_fault:
-                self._breaker.failure()
             log.info("draft_failed", conversation_id=conversation_id, code=failure.code)
             job.result = await self.finish(
                 suggestion_id,
@@ -160,11 +158,6 @@ class Drafter:
     async def _generate(
         self, suggestion_id: int, context: DraftContext, audience: Audience
     ) -> tuple[str, Usage, int]:
-        if not self._breaker.allow():
-            raise CopilotFailure(
-                "provider_unavailable",
-                "The AI endpoint failed repeatedly; drafts are paused for a moment.",
-            )
         request = DraftRequest(chat_messages(self._settings, context), context)
         started = time.perf_counter()
         parts: list[str] = []
@@ -174,7 +167,7 @@ class Drafter:
         # The local engine reads the database: it takes a slot like the other database work.
         gate = self._gate if self._provider.uses_database else contextlib.nullcontext()
         async with gate:
-            async for chunk in self._provider.stream(request):
+            async for chunk in self._breaker.guard(self._provider.stream(request)):
                 if chunk.usage is not None:
                     usage = chunk.usage
                 if not chunk.delta:
@@ -187,7 +180,6 @@ class Drafter:
                     waiting, flushed = [], now
         if waiting:
             await self._delta(suggestion_id, context.conversation_id, waiting, audience)
-        self._breaker.success()
         latency_ms = round((time.perf_counter() - started) * 1000)
         text = checked("".join(parts), context)
         if not text:

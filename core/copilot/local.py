@@ -111,13 +111,13 @@ class LocalProvider(Provider):
         ]
         candidates += [Candidate(p.text, p.confidence, source=p.source) for p in context.passages]
         candidates.sort(key=lambda c: c.confidence, reverse=True)
+        best_passage = next((p for p in context.passages if p.source == "knowledge"), None)
         for candidate in candidates:
             if candidate.confidence < MIN_CONFIDENCE:
                 break
             if has_pii(candidate.text):
                 continue  # another customer's data: never shown to this one
             text = adapt(candidate, context, self._settings)
-            best_passage = next((p for p in context.passages if p.source == "knowledge"), None)
             if (
                 candidate.source == "history"
                 and best_passage is not None

@@ -58,8 +58,13 @@ def system_prompt(settings: CopilotSettings, context: DraftContext) -> str:
     return text
 
 
+def outgoing(settings: CopilotSettings, text: str) -> str:
+    """Text as it may leave for the endpoint: with phones, e-mails and CPF/CNPJ masked when the
+    settings say so."""
+    return mask_pii(text) if settings.mask_pii else text
+
+
 def chat_messages(settings: CopilotSettings, context: DraftContext) -> list[ChatMessage]:
-    mask = mask_pii if settings.mask_pii else (lambda text: text)
     messages = [ChatMessage("system", system_prompt(settings, context))]
     if context.contact_name:
         messages.append(
@@ -67,11 +72,12 @@ def chat_messages(settings: CopilotSettings, context: DraftContext) -> list[Chat
         )
     for turn in context.turns:
         if turn.role == "customer":
-            messages.append(ChatMessage("user", mask(turn.text)))
+            messages.append(ChatMessage("user", outgoing(settings, turn.text)))
         else:
-            messages.append(ChatMessage("assistant", mask(turn.text)))
+            messages.append(ChatMessage("assistant", outgoing(settings, turn.text)))
     if messages[-1].role != "user":  # regenerating after the attendant spoke
-        messages.append(ChatMessage("user", mask(context.question or "(sem nova mensagem)")))
+        question = context.question or "(sem nova mensagem)"
+        messages.append(ChatMessage("user", outgoing(settings, question)))
     return messages
 
 
