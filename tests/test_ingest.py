@@ -472,6 +472,19 @@ async def test_a_message_typed_on_the_phone_is_stored_as_sent_by_the_business(
     assert (created.kind, created.actor_type) == (EventKind.CREATED, ActorType.SYSTEM)
 
 
+async def test_a_photo_after_a_text_in_the_same_batch_keeps_its_media(desk: Desk) -> None:
+    photo = Media(mime="image/jpeg", size=1234)
+    await post(
+        desk,
+        received("IN1", "Bom dia"),
+        received("IN2", "", kind=MessageKind.IMAGE, media=photo),
+        received("IN3", "Segue a foto do pedido"),
+    )
+    stored = {m.wa_message_id: m for m in await rows(desk, Message)}
+    assert stored["IN2"].media == {"mime": "image/jpeg", "size": 1234}
+    assert [stored["IN1"].media, stored["IN3"].media] == [None, None]
+
+
 async def test_group_messages_and_receipts_for_unknown_messages_are_accepted_and_ignored(
     desk: Desk,
 ) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import insert, select
+from sqlalchemy import func, insert, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from core.storage.models import (
@@ -16,8 +16,9 @@ from core.storage.models import (
     Direction,
     Message,
     MessageStatus,
+    MessageType,
 )
-from core.storage.rows import MessageRow, rows_of, store_changes
+from core.storage.rows import MessageRow, insert_rows, rows_of, store_changes
 from zapdesk.db import session_factory
 
 T0 = datetime(2026, 11, 1, 12, 0, tzinfo=UTC)
@@ -91,3 +92,53 @@ async def test_what_changed_in_many_rows_is_written_column_for_column(engine: As
         T0 + timedelta(hours=1),
         None,
     ]
+
+
+async def test_new_rows_get_their_own_ids_and_every_column_as_given(engine: AsyncEngine) -> None:
+    sessions = session_factory(engine)
+    async with sessions.begin() as db:
+        channel = Channel(session_id="rows-new", name="Rows")
+        contact = Contact(phone="5511999990001")
+        db.add_all([channel, contact])
+        await db.flush()
+        conversation = Conversation(
+            channel_id=channel.id, contact_id=contact.id, last_message_at=T0
+        )
+        db.add(conversation)
+        await db.flush()
+        new = [
+            MessageRow(
+                conversation_id=conversation.id,
+                channel_id=channel.id,
+                wa_message_id=f"n{n}",
+                client_id=None,
+                direction=Direction.INBOUND,
+                author_type=ActorType.CONTACT,
+                author_user_id=None,
+                type=MessageType.IMAGE if n == 1 else MessageType.TEXT,
+                body=f"nova {n}",
+                media={"mime": "image/jpeg", "size": 10} if n == 1 else None,
+                quoted_wa_message_id="n0" if n == 2 else None,
+                reactions={"5511999990001": "❤️"} if n == 2 else {},
+                status=MessageStatus.RECEIVED,
+                error=None,
+                sent_at=T0 + timedelta(seconds=n),
+                created_at=T0 + timedelta(seconds=n),
+            )
+            for n in (2, 0, 1)  # ids are matched by WhatsApp id, not by order
+        ]
+        await insert_rows(db, new, key=("channel_id", "wa_message_id"))
+        assert all(row.changes() == {} for row in new)
+
+    statement = select(*MessageRow.selected()).where(Message.channel_id == channel.id)
+    async with sessions.begin() as db:
+        stored = {row.id: row for row in await rows_of(db, MessageRow, statement)}
+    assert sorted(stored) == sorted(row.id for row in new)
+    for row in new:
+        assert stored[row.key].values() == row.values()
+    # No media is SQL NULL, not JSON null.
+    async with sessions.begin() as db:
+        nulls = await db.scalar(
+            select(func.count()).where(Message.channel_id == channel.id, Message.media.is_(None))
+        )
+    assert nulls == 2

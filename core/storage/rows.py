@@ -21,7 +21,18 @@ from json import dumps
 from operator import attrgetter
 from typing import Any, ClassVar, Self, TypeVar, cast
 
-from sqlalchemy import JSON, Dialect, RowMapping, Table, TextClause, bindparam, insert, text, update
+from sqlalchemy import (
+    JSON,
+    Dialect,
+    RowMapping,
+    Table,
+    TextClause,
+    bindparam,
+    insert,
+    null,
+    text,
+    update,
+)
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.storage.base import utcnow
@@ -111,7 +122,12 @@ class Row:
     def insert_values(self) -> dict[str, Any]:
         values = dict(zip(self.columns, self.values(), strict=True))
         values.update((name, getattr(self, name)) for name in self.stamps)
-        return {k: v for k, v in values.items() if v is not None or k not in self._nullable_json}
+        # Every row the same keys (a multi-row INSERT takes its columns from the first row's):
+        # a JSON None goes as SQL NULL, which the JSON type writes for ``null()``.
+        for name in self._nullable_json:
+            if values[name] is None:
+                values[name] = null()
+        return values
 
 
 @dataclass(eq=False, slots=True)
@@ -219,23 +235,37 @@ async def insert_rows(
     ``key``: columns whose values are unique among these rows, to match each returned id to
     its row; SQLite cannot promise the order of ``RETURNING``, and SQLAlchemy then inserts one
     row at a time. ``None``: no such key, ids in parameter order (slow on SQLite: for rare
-    rows only). ``ids=False``: the ids are not needed (one executemany)."""
+    rows only). ``ids=False``: the ids are not needed (one executemany).
+
+    On PostgreSQL, rows matched by ``key`` (or needing no id) go in one ``INSERT … SELECT FROM
+    unnest(arrays)``: one array per column, encoded by the driver, instead of a bound
+    parameter per value."""
     if not rows:
         return
     table = rows[0].table
-    params = [row.insert_values() for row in rows]
-    if not ids:
-        await db.execute(insert(table), params)
-    elif key is None:
-        returned = await db.execute(
-            insert(table).returning(table.c.id, sort_by_parameter_order=True), params
-        )
+    dialect = db.bind.dialect
+    by_arrays = None
+    if dialect.name == "postgresql" and len(rows) > 1 and (key is not None or not ids):
+        names = (*rows[0].columns, *rows[0].stamps)
+        returning = ("id", *(key or ())) if ids else ()
+        by_arrays = _insert_from_arrays(table, names, returning, dialect)
+    statement: Any
+    params: Any
+    if by_arrays is not None:
+        statement, json = by_arrays
+        columns = {name: [getattr(row, name) for row in rows] for name in names}
+        params = {name: _array(values, name in json) for name, values in columns.items()}
+    else:
+        statement = insert(table)
+        if ids:
+            keys = [table.c[name] for name in key or ()]
+            statement = statement.returning(table.c.id, *keys, sort_by_parameter_order=not keys)
+        params = [row.insert_values() for row in rows]
+    returned = await db.execute(statement, params)
+    if ids and key is None:
         for row, (id_,) in zip(rows, returned, strict=True):
             row.id = id_
-    else:
-        returned = await db.execute(
-            insert(table).returning(table.c.id, *(table.c[name] for name in key)), params
-        )
+    elif ids and key is not None:
         by_key = {tuple(found[1:]): found[0] for found in returned}
         for row in rows:
             row.id = by_key[tuple(getattr(row, name) for name in key)]
@@ -263,13 +293,34 @@ async def store_changes(db: AsyncSession, rows: Iterable[Row]) -> None:
     for (table, names), params in groups.items():
         if dialect.name == "postgresql" and len(params) > 1:
             statement, json = _update_from_arrays(table, names, dialect)
-            arrays = {
-                name: [dumps(p[name]) if name in json else p[name] for p in params]
-                for name in (_ID, *names)
-            }
+            columns = {name: [p[name] for p in params] for name in (_ID, *names)}
+            arrays = {name: _array(values, name in json) for name, values in columns.items()}
             await db.execute(statement, arrays)
         else:
             await db.execute(update(table).where(table.c.id == bindparam(_ID)), params)
+
+
+def _array(values: list[Any], json: bool) -> list[Any]:
+    """A column's values as the array bound for it: JSON travels as text (None as SQL NULL)."""
+    return [None if v is None else dumps(v) for v in values] if json else values
+
+
+def _unnest(
+    table: Table, names: Sequence[str], dialect: Dialect
+) -> tuple[str, list[str], set[str]]:
+    """``unnest(CAST(:a AS type[]), ...)`` for these columns, each column's value as read from
+    it (``u.a``, JSON cast back from text), and which columns are JSON."""
+    arrays, values, json = [], [], set()
+    for name in names:
+        kind = table.c[name].type.compile(dialect=dialect) if name != _ID else "BIGINT"
+        if "JSON" in kind:
+            json.add(name)
+            arrays.append(f"CAST(:{name} AS TEXT[])")
+            values.append(f"CAST(u.{name} AS {kind})")
+        else:
+            arrays.append(f"CAST(:{name} AS {kind}[])")
+            values.append(f"u.{name}")
+    return f"unnest({', '.join(arrays)}) AS u({', '.join(names)})", values, json
 
 
 @cache
@@ -280,17 +331,27 @@ def _update_from_arrays(
     statement for all the rows, one array per column, the same text for any number of rows (so
     it is prepared once). PostgreSQL runs it several times faster than an UPDATE per row; JSON
     travels as text (answered: those columns). SQLite keeps the executemany."""
-    arrays, sets, json = [f"CAST(:{_ID} AS BIGINT[])"], [], set()
-    for name in names:
-        kind = table.c[name].type.compile(dialect=dialect)
-        if "JSON" in kind:
-            json.add(name)
-            arrays.append(f"CAST(:{name} AS TEXT[])")
-            sets.append(f"{name} = CAST(u.{name} AS {kind})")
-        else:
-            arrays.append(f"CAST(:{name} AS {kind}[])")
-            sets.append(f"{name} = u.{name}")
+    source, values, json = _unnest(table, (_ID, *names), dialect)
+    sets = [f"{name} = {value}" for name, value in zip(names, values[1:], strict=True)]
     # Every name is the table's own: none comes from input.
-    sql = f"UPDATE {table.name} AS t SET {', '.join(sets)} "  # noqa: S608
-    sql += f"FROM unnest({', '.join(arrays)}) AS u({_ID}, {', '.join(names)}) "
+    sql = f"UPDATE {table.name} AS t SET {', '.join(sets)} FROM {source} "  # noqa: S608
     return text(f"{sql}WHERE t.id = u.{_ID}"), frozenset(json)
+
+
+@cache
+def _insert_from_arrays(
+    table: Table, names: tuple[str, ...], returning: tuple[str, ...], dialect: Dialect
+) -> tuple[TextClause, frozenset[str]] | None:
+    """``INSERT INTO t (a, ...) SELECT u.a, ... FROM unnest(as, ...) AS u RETURNING ...``, or
+    None when the table has a default these columns do not cover (a textual INSERT would not
+    apply it)."""
+    skipped = [c for c in table.c if c.name not in names and c.name != "id"]
+    if any(c.default is not None for c in skipped):
+        return None
+    source, values, json = _unnest(table, names, dialect)
+    # Every name is the table's own: none comes from input.
+    sql = f"INSERT INTO {table.name} ({', '.join(names)}) "
+    sql += f"SELECT {', '.join(values)} FROM {source}"  # noqa: S608
+    if returning:
+        sql += f" RETURNING {', '.join(returning)}"
+    return text(sql), frozenset(json)
