@@ -16,7 +16,7 @@ from sqlalchemy import delete, func, select
 from core import keys
 from core.api.routing import ANY_USER, STAFF, Api, Call
 from core.gateway_client import GATEWAY, GatewayClient, GatewayRefused, GatewayUnavailable
-from core.realtime.bus import Notice
+from core.realtime.bus import Notice, serialized
 from core.storage.models import Channel, Conversation
 from core.views import ChannelOut
 from sessions.events import PairCodeData, QRData
@@ -141,7 +141,7 @@ async def create_channel(call: Call[ChannelIn, None]) -> ChannelView:
         raise
     view = merged(channel, reply.json())
     await call.request.app[keys.BUS].publish(
-        [Notice("sessions", "session.updated", ChannelOut.of(channel).model_dump(mode="json"))]
+        [Notice("sessions", "session.updated", serialized(ChannelOut.of(channel)))]
     )
     return view
 

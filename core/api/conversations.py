@@ -18,7 +18,7 @@ from core.outbound import service as outbound_service
 from core.outbound.service import SendIn, queue_message
 from core.outbound.typing import TYPING
 from core.outbound.worker import OUTBOUND
-from core.realtime.bus import Audience, Notice
+from core.realtime.bus import Audience, Notice, serialized
 from core.storage.models import Channel, Contact, Conversation, ConversationStatus, User
 from core.views import ConversationOut, MessageOut
 from sessions.commands import SetTyping
@@ -190,7 +190,7 @@ async def mark_conversation_read(call: Call[None, None]) -> ConversationOut:
         notice = Notice(
             topic="inbox",
             type="conversation.updated",
-            data=out.model_dump(mode="json"),
+            data=serialized(out),
             audience=Audience(
                 department_id=conversation.department_id, assignee_id=conversation.assignee_id
             ),
@@ -248,10 +248,10 @@ async def send_message(call: Call[SendIn, None]) -> MessageOut:
             Notice(
                 f"conversation:{conversation_id}",
                 "message.created",
-                out.model_dump(mode="json"),
+                serialized(out),
                 audience,
             ),
-            Notice("inbox", "conversation.updated", conversation.model_dump(mode="json"), audience),
+            Notice("inbox", "conversation.updated", serialized(conversation), audience),
         ]
     )
     return out

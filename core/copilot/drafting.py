@@ -24,7 +24,7 @@ from core.copilot.providers import CopilotFailure, DraftRequest, Provider, Usage
 from core.copilot.text import estimate_tokens
 from core.copilot.views import SuggestionOut
 from core.inbox.notices import audience_of, conversation_topic
-from core.realtime.bus import Audience, Bus, Notice
+from core.realtime.bus import Audience, Bus, Notice, serialized
 from core.settings import CopilotSettings
 from core.storage.base import utcnow
 from core.storage.models import Conversation, Suggestion, SuggestionOutcome, SuggestionState
@@ -227,7 +227,7 @@ class Drafter:
             Notice(
                 conversation_topic(out.conversation_id),
                 kind,
-                out.model_dump(mode="json"),
+                serialized(out),
                 audience,
             )
         )

@@ -25,6 +25,7 @@ from core.copilot.knowledge import KnowledgeBase
 from core.copilot.local import LocalProvider
 from core.copilot.providers import Provider
 from core.copilot.views import SuggestionOut
+from core.realtime import protocol
 from core.realtime.bus import Bus, Notice
 from core.settings import CopilotSettings
 from core.storage.models import Suggestion, SuggestionState
@@ -87,8 +88,8 @@ class CopilotService:
         if not self.enabled:
             return
         for notice in notices:
-            conversation_id = notice.data.get("conversation_id")
-            if not isinstance(conversation_id, int):
+            conversation_id = protocol.conversation_id(notice.topic)
+            if conversation_id is None:
                 continue
             if notice.type == "message.created" and notice.data.get("direction") == "inbound":
                 self.schedule(conversation_id)
@@ -107,17 +108,17 @@ class CopilotService:
         try:
             async for envelope in envelopes:
                 notice = envelope.notice
-                if notice.type in _WATCHED and notice.topic.startswith("conversation:"):
+                conversation_id = protocol.conversation_id(notice.topic)
+                if notice.type in _WATCHED and conversation_id is not None:
                     try:
-                        self._seen(notice)
+                        self._seen(conversation_id, notice)
                     except Exception:
                         log.exception("copilot_notice_failed", type=notice.type)
         finally:
             if isinstance(envelopes, AsyncGenerator):
                 await envelopes.aclose()
 
-    def _seen(self, notice: Notice) -> None:
-        conversation_id = int(notice.topic.split(":", 1)[1])
+    def _seen(self, conversation_id: int, notice: Notice) -> None:
         if notice.type == "message.created":
             data = notice.data
             if data.get("direction") == "outbound" and data.get("author_type") in HUMAN:

@@ -8,6 +8,7 @@ are the same person, they are merged into the older one (identities and conversa
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Collection, Iterable
+from functools import lru_cache
 from typing import Any
 
 import structlog
@@ -31,12 +32,15 @@ Identities = dict[str, IdentityKind]
 MergeHook = Callable[[ContactRow, ContactRow], Awaitable[None]]
 
 
+# A desk hears the same people all day: their JIDs are worked out once (bounded memory).
+@lru_cache(maxsize=1 << 16)
 def canonical(jid: str) -> str:
     """The JID without its device part: ``5511...:12@s.whatsapp.net`` → ``5511...@s...``."""
     user, at, server = jid.strip().partition("@")
     return f"{user.split(':', 1)[0]}{at}{server}"
 
 
+@lru_cache(maxsize=1 << 16)
 def identity_kind(jid: str) -> IdentityKind | None:
     server = jid.rpartition("@")[2]
     if server == PN_SERVER:

@@ -12,7 +12,7 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.inbox.contacts import contacts_by_id
-from core.realtime.bus import Audience, Notice
+from core.realtime.bus import Audience, Notice, serialized
 from core.storage.models import Channel, Conversation
 from core.storage.rows import ContactRow, ConversationRow, MessageRow
 from core.views import ChannelOut, ConversationOut, MessageOut
@@ -84,7 +84,7 @@ class Changes:
             conversations.setdefault(conversation.id, conversation)  # type: ignore[arg-type]
 
         notices = [
-            Notice(SESSIONS, "session.updated", ChannelOut.of(channel).model_dump(mode="json"))
+            Notice(SESSIONS, "session.updated", serialized(ChannelOut.of(channel)))
             for channel in self.channels
         ]
         for conversation in self.conversations_created:
@@ -98,7 +98,7 @@ class Changes:
                     Notice(
                         conversation_topic(message.conversation_id),
                         kind,
-                        MessageOut.of(message).model_dump(mode="json"),
+                        serialized(MessageOut.of(message)),
                         audience_of(conversations.get(message.conversation_id)),
                     )
                 )
@@ -117,4 +117,4 @@ class Changes:
         conversation: ConversationRow, contacts: dict[int, ContactRow], kind: str
     ) -> Notice:
         view = ConversationOut.of(conversation, contacts.get(conversation.contact_id))
-        return Notice(INBOX, kind, view.model_dump(mode="json"), audience_of(conversation))
+        return Notice(INBOX, kind, serialized(view), audience_of(conversation))

@@ -25,7 +25,7 @@ from core.inbox.notices import audience_of, conversation_topic
 from core.inbox.queries import chat_jid
 from core.media import MediaStore, kind_of
 from core.outbound.service import load_contact
-from core.realtime.bus import Bus, Notice
+from core.realtime.bus import Bus, Notice, serialized
 from core.settings import OutboundSettings
 from core.storage.base import utcnow
 from core.storage.models import Channel, Conversation, Direction, MediaFile, Message, MessageStatus
@@ -290,7 +290,7 @@ class OutboundWorker:
         return Notice(
             conversation_topic(message.conversation_id),
             "message.updated",
-            MessageOut.of(message).model_dump(mode="json"),
+            serialized(MessageOut.of(message)),
             audience_of(conversation),
         )
 

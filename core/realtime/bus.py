@@ -14,7 +14,8 @@ from collections.abc import AsyncIterator, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from pydantic_core import from_json
+from pydantic import BaseModel
+from pydantic_core import from_json, to_json
 
 
 @dataclass(frozen=True)
@@ -42,23 +43,21 @@ class Notice:
 class Envelope:
     seq: int
     notice: Notice
-    # ``{"type": ..., "data": ...}`` as JSON, when the notice arrived serialized (from Redis):
-    # the hub frames these bytes as they are, without parsing and serializing them again.
-    payload: bytes | None = None
 
 
 class SerializedData(Mapping[str, Any]):
-    """The ``data`` of a notice that arrived serialized: parsed only if someone reads it."""
+    """A notice's ``data`` as JSON: built so from a view (serialized once, for the bus and
+    every socket alike) or as it came from Redis. Parsed only if someone reads it."""
 
-    __slots__ = ("_parsed", "_payload")
+    __slots__ = ("_parsed", "json")
 
-    def __init__(self, payload: bytes) -> None:
-        self._payload = payload
+    def __init__(self, json: bytes) -> None:
+        self.json = json
         self._parsed: dict[str, Any] | None = None
 
     def _data(self) -> dict[str, Any]:
         if self._parsed is None:
-            self._parsed = dict(from_json(self._payload)["data"])
+            self._parsed = dict(from_json(self.json))
         return self._parsed
 
     def __getitem__(self, key: str) -> Any:
@@ -69,6 +68,17 @@ class SerializedData(Mapping[str, Any]):
 
     def __len__(self) -> int:
         return len(self._data())
+
+
+def serialized(view: BaseModel) -> SerializedData:
+    """A view (``MessageOut``, ``ConversationOut``...) as a notice's data, serialized now."""
+    return SerializedData(to_json(view))
+
+
+def data_json(data: Mapping[str, Any]) -> bytes:
+    """A notice's data as JSON, serialized at most once."""
+    # type(), not isinstance(): a Mapping subclass makes isinstance an ABC check, per notice.
+    return data.json if type(data) is SerializedData else to_json(data)
 
 
 class Bus(ABC):

@@ -23,7 +23,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, Field, TypeAdapter
 from pydantic_core import to_json
 
-from core.realtime.bus import Envelope
+from core.realtime.bus import Envelope, data_json
 from zapdesk.errors import BadRequest, ValidationFailed, ZapdeskError
 from zapdesk.web import validated
 
@@ -102,10 +102,12 @@ def check_topic(topic: str) -> None:
 
 
 def notice_frame(envelope: Envelope) -> bytes:
-    if envelope.payload is not None:  # '{"type":...,"data":...}': put the seq in front
-        return b'{"seq":%d,%s' % (envelope.seq, envelope.payload[1:])
     notice = envelope.notice
-    return to_json({"seq": envelope.seq, "type": notice.type, "data": notice.data})
+    return b'{"seq":%d,"type":%s,"data":%s}' % (
+        envelope.seq,
+        to_json(notice.type),
+        data_json(notice.data),
+    )
 
 
 def resync_frame(seq: int) -> bytes:

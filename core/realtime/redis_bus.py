@@ -1,9 +1,11 @@
-"""The bus across core replicas: a capped Redis stream is both the fan-out and the replay buffer.
+"""The bus across core replicas: a trimmed Redis stream is both the fan-out and the replay buffer.
 
-``publish`` runs one Lua script: per notice, ``INCR`` a counter (the global seq) and ``XADD``
-the notice with the stream id ``<seq>-0`` and ``MAXLEN ~ replay``. Each replica reads the
-stream with ``XREAD BLOCK`` from where it started and hands every entry to its subscribers (the
-hub); ``since(seq)`` reads the stream from ``seq + 1``.
+``publish`` runs one Lua script: ``INCRBY`` a counter by the number of notices (the global seq)
+and ``XADD`` them as one entry whose id is the last one's seq (``<seq>-0``), trimming entries
+older than the replay buffer (``MINID``). One entry per batch, not per notice: a batch of a
+hundred messages is one command for Redis and one reply to decode for each replica. Each
+replica reads the stream with ``XREAD BLOCK`` from where it started and hands every notice to
+its subscribers (the hub); ``since(seq)`` reads the entries from the one holding ``seq + 1``.
 """
 
 from __future__ import annotations
@@ -17,60 +19,73 @@ from pydantic_core import from_json, to_json
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
-from core.realtime.bus import Audience, Bus, Envelope, Notice, SerializedData
+from core.realtime.bus import Audience, Bus, Envelope, Notice, SerializedData, data_json
 
 log = structlog.get_logger("core.realtime.redis_bus")
 
-# KEYS: stream, counter. ARGV: maxlen, then two values per notice (its routing: topic, type and
-# audience; its payload: type and data as JSON). Answers the last seq.
-# A counter lost while the stream survives (a deleted key) restarts after the stream's top.
+# KEYS: stream, counter. ARGV: replay, count, the notices' routings (a JSON array: topic, type,
+# audience and the size of its data, each), their data (each one's JSON, one after the other).
+# Answers the last seq. A counter lost while the stream survives (a deleted key) restarts
+# after the stream's top.
 _PUBLISH = """
-local seq = 0
-for i = 2, #ARGV, 2 do
-  seq = redis.call('INCR', KEYS[2])
-  if seq == 1 then
-    local top = redis.call('XREVRANGE', KEYS[1], '+', '-', 'COUNT', 1)
-    if top[1] then
-      seq = tonumber(string.match(top[1][1], '^(%d+)')) + 1
-      redis.call('SET', KEYS[2], seq)
-    end
+local count = tonumber(ARGV[2])
+local seq = redis.call('INCRBY', KEYS[2], count)
+if seq == count then
+  local top = redis.call('XREVRANGE', KEYS[1], '+', '-', 'COUNT', 1)
+  if top[1] then
+    seq = tonumber(string.match(top[1][1], '^(%d+)')) + count
+    redis.call('SET', KEYS[2], seq)
   end
-  redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[1], seq .. '-0', 'n', ARGV[i], 'p', ARGV[i + 1])
 end
+local oldest = math.max(0, seq - tonumber(ARGV[1]))
+redis.call('XADD', KEYS[1], 'MINID', '~', oldest, seq .. '-0', 'n', ARGV[3], 'd', ARGV[4])
 return seq
 """
 
 # Replies as this client gives them (RESP2, bytes): [(id, {field: value}), ...].
 Entries = list[tuple[bytes, dict[bytes, bytes]]]
-_READ_BATCH = 500
+_READ_BATCH = 50  # entries per read: each is a whole batch of notices
 _RETRY_FIRST, _RETRY_MAX = 0.1, 5.0
 
 
-def encode(notice: Notice) -> tuple[bytes, bytes]:
-    """(routing, payload): the hub reads the small routing part of every notice, but only
-    frames the payload, as it is, for the sockets that follow the topic."""
-    audience = notice.audience
-    routing = [
-        notice.topic,
-        notice.type,
-        audience.department_id,
-        audience.assignee_id,
-        audience.user_id,
-    ]
-    return to_json(routing), to_json({"type": notice.type, "data": notice.data})
+def encode(notices: list[Notice]) -> tuple[bytes, bytes]:
+    """(routings, data): the hub reads the small routing part of every notice, but only frames
+    the data, as it is, for the sockets that follow the topic."""
+    routings, data = [], []
+    for notice in notices:
+        audience = notice.audience
+        json = data_json(notice.data)
+        routings.append(
+            (
+                notice.topic,
+                notice.type,
+                audience.department_id,
+                audience.assignee_id,
+                audience.user_id,
+                len(json),
+            )
+        )
+        data.append(json)
+    return to_json(routings), b"".join(data)
 
 
-def decode(entry_id: bytes, fields: dict[bytes, bytes]) -> Envelope:
-    """A stream entry (``redis`` replies in bytes: the client does not decode responses)."""
-    topic, type_, department_id, assignee_id, user_id = from_json(fields[b"n"])
-    payload = fields[b"p"]
-    notice = Notice(
-        topic=topic,
-        type=type_,
-        data=SerializedData(payload),
-        audience=Audience(department_id=department_id, assignee_id=assignee_id, user_id=user_id),
-    )
-    return Envelope(seq=int(entry_id.split(b"-", 1)[0]), notice=notice, payload=payload)
+def decode(entry_id: bytes, fields: dict[bytes, bytes]) -> list[Envelope]:
+    """A stream entry's notices (``redis`` replies in bytes: the client does not decode
+    responses)."""
+    routings = from_json(fields[b"n"])
+    data = fields[b"d"]
+    seq = int(entry_id.split(b"-", 1)[0]) - len(routings)
+    envelopes, end = [], 0
+    audiences: dict[tuple[int | None, ...], Audience] = {}  # most notices share a few
+    for topic, type_, department_id, assignee_id, user_id, size in routings:
+        start, end, seq = end, end + size, seq + 1
+        who = (department_id, assignee_id, user_id)
+        audience = audiences.get(who)
+        if audience is None:
+            audience = audiences[who] = Audience(department_id, assignee_id, user_id)
+        notice = Notice(topic, type_, SerializedData(data[start:end]), audience)
+        envelopes.append(Envelope(seq, notice))
+    return envelopes
 
 
 class RedisBus(Bus):
@@ -110,8 +125,7 @@ class RedisBus(Bus):
         if not notices:
             return
         await self._script(
-            keys=[self._stream, self._counter],
-            args=[self._replay, *(part for notice in notices for part in encode(notice))],
+            keys=[self._stream, self._counter], args=[self._replay, len(notices), *encode(notices)]
         )
 
     async def subscribe(self) -> AsyncIterator[Envelope]:
@@ -136,7 +150,12 @@ class RedisBus(Bus):
             Entries,
             await self._redis.xrange(self._stream, min=f"{seq + 1}-0", max="+", count=head - seq),
         )
-        envelopes = [decode(entry_id, fields) for entry_id, fields in entries]
+        envelopes: list[Envelope] = []
+        for entry_id, fields in entries:
+            found = _readable(entry_id, fields)
+            if found is None:
+                return None  # the client cannot be told what it missed: resync
+            envelopes.extend(e for e in found if e.seq > seq)
         if not envelopes or envelopes[0].seq != seq + 1:
             return None  # trimmed away
         return envelopes
@@ -163,10 +182,17 @@ class RedisBus(Bus):
             for _stream, entries in reply or ():
                 for entry_id, fields in entries:
                     last = entry_id.decode()
-                    try:
-                        envelope = decode(entry_id, fields)
-                    except (KeyError, ValueError, TypeError):  # e.g. written by an older core
-                        log.error("bus_entry_unreadable", entry=last)
-                        continue
+                    envelopes = _readable(entry_id, fields)
+                    if envelopes is None:
+                        continue  # the hub sees the gap in seq and has its sockets resync
                     for queue in self._subscribers:
-                        queue.put_nowait(envelope)
+                        for envelope in envelopes:
+                            queue.put_nowait(envelope)
+
+
+def _readable(entry_id: bytes, fields: dict[bytes, bytes]) -> list[Envelope] | None:
+    try:
+        return decode(entry_id, fields)
+    except (KeyError, ValueError, TypeError):  # e.g. written by a core of another version
+        log.error("bus_entry_unreadable", entry=entry_id.decode())
+        return None
