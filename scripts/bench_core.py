@@ -558,6 +558,7 @@ class Floor:
     warm_rate: float
     messages: int
     seconds: float
+    cpu: tuple[str, str]  # as Cpu.end answers
 
     @property
     def rate(self) -> float:
@@ -597,9 +598,12 @@ async def floor_run(
                     written += batch
                     start += batch
 
+        cpu = Cpu()
+        cpu.begin(None)
         began = time.perf_counter()
         await asyncio.gather(*(worker(s) for s in slices(customers, connections)))
-        return Floor(warm_rate, written, time.perf_counter() - began)
+        took = time.perf_counter() - began
+        return Floor(warm_rate, written, took, cpu.end(None, took, written))
     finally:
         await pool.close()
 
@@ -633,28 +637,34 @@ def pct(values: list[float], q: float) -> float:
 
 @dataclass
 class Cpu:
-    """CPU seconds of core, PostgreSQL (every backend: the machine's, not only ours) and this
-    script over a run."""
+    """CPU seconds over a run of core (none for the floor), PostgreSQL and Redis (every process
+    of theirs on the machine, not only our backends) and this script (posters and websocket
+    clients, or the floor's connections)."""
 
-    start: tuple[float, float, float] = (0.0, 0.0, 0.0)
+    start: tuple[float, ...] = (0.0, 0.0, 0.0, 0.0)
 
     @staticmethod
-    def sample(core_pid: int) -> tuple[float, float, float]:
-        pg = 0.0
+    def sample(core_pid: int | None) -> tuple[float, ...]:
+        servers = {"postgres": 0.0, "redis-server": 0.0}
         for entry in Path("/proc").iterdir():
             if entry.name.isdigit():
                 with contextlib.suppress(OSError):
-                    if (entry / "comm").read_text().strip() == "postgres":
-                        pg += cpu_s(int(entry.name))
-        return tree_cpu_s(core_pid), pg, cpu_s(os.getpid())
+                    name = (entry / "comm").read_text().strip()
+                    if name in servers:
+                        servers[name] += cpu_s(int(entry.name))
+        core = tree_cpu_s(core_pid) if core_pid else 0.0
+        return core, servers["postgres"], servers["redis-server"], cpu_s(os.getpid())
 
-    def begin(self, core_pid: int) -> None:
+    def begin(self, core_pid: int | None) -> None:
         self.start = self.sample(core_pid)
 
-    def end(self, core_pid: int, seconds: float) -> str:
-        now = self.sample(core_pid)
-        core, pg, bench = ((b - a) / seconds for a, b in zip(self.start, now, strict=True))
-        return f"core {core:.2f}, postgres {pg:.2f}, bench {bench:.2f}"
+    def end(self, core_pid: int | None, seconds: float, messages: int) -> tuple[str, str]:
+        """(each part's share of a core, each part's CPU per message)."""
+        used = [b - a for a, b in zip(self.start, self.sample(core_pid), strict=True)]
+        parts = [p for p in zip(("core", "postgres", "redis", "bench"), used, strict=True) if p[1]]
+        shares = ", ".join(f"{name} {cpu / seconds:.2f}" for name, cpu in parts)
+        each = " + ".join(f"{name} {cpu * 1000 / messages:.3f}" for name, cpu in parts)
+        return shares, f"{each} = {sum(used) * 1000 / messages:.3f} ms"
 
 
 async def drain(clients: list[Client], expected: int, idle_s: float = 5) -> None:
@@ -712,7 +722,7 @@ async def measure_core(
         began = time.perf_counter()
         burst = await throughput(world, http, writer)
         burst_s = burst.last_ack - began
-        burst_cpu = cpu.end(pid, burst_s)
+        burst_cpu, burst_per_message = cpu.end(pid, burst_s, burst.messages)
         expected_frames = warm.messages + burst.messages
         await drain(clients, expected_frames)
         core_ms = (tree_cpu_s(pid) - cpu.start[0]) * 1000 / burst.messages  # fan-out included
@@ -725,7 +735,7 @@ async def measure_core(
         cpu.begin(pid)
         began = time.perf_counter()
         calm = await paced(world, http, writer)
-        calm_cpu = cpu.end(pid, time.perf_counter() - began)
+        calm_cpu, _ = cpu.end(pid, time.perf_counter() - began, calm.messages)
         await settle(clients, set(calm.sent_at))
         for c in clients:
             c.read()
@@ -753,6 +763,7 @@ async def measure_core(
         ("frames per client / expected", f"{frames:,.0f} / {expected_frames:,}"),
         ("last frame after run start", f"{fanned_s:.1f} s"),
         ("CPU (1.0 = a core)", burst_cpu),
+        ("CPU per message (all parts)", burst_per_message),
         ("core CPU per message", f"{core_ms:.2f} ms (one core: {1000 / core_ms:,.0f} msg/s)"),
         (f"goal >= {GOAL_MSG_PER_S:,} msg/s", goal(rate >= GOAL_MSG_PER_S)),
     ]
@@ -788,6 +799,8 @@ async def measure_floor(args: argparse.Namespace, world: World, ours: float) -> 
         ("connections / run", f"{args.posters} / {floor.seconds:.1f} s"),
         ("messages written", f"{floor.messages:,}"),
         ("floor", f"{floor.rate:,.0f} msg/s"),
+        ("CPU (1.0 = a core)", floor.cpu[0]),
+        ("CPU per message (all parts)", floor.cpu[1]),
         ("ours / floor", f"{ratio:.2f}"),
         (f"goal >= {GOAL_RATIO}", goal(ratio >= GOAL_RATIO)),
     ]
