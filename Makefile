@@ -29,8 +29,11 @@ typecheck: $(VENV)/.dev
 	$(BIN)/mypy
 
 # Migrations (upgrade head + check, on SQLite and PostgreSQL) run inside pytest, per backend.
+# The tests run in parallel, one process per core (PYTEST_WORKERS=0 runs them in one process):
+# each test has its own databases, Redis prefix, ports and directories.
+PYTEST_WORKERS ?= auto
 pytest: $(VENV)/.dev browser
-	$(BIN)/pytest
+	$(BIN)/pytest -n $(PYTEST_WORKERS)
 
 # The browser tests drive Debian's chromium (never a browser downloaded by Playwright). CI
 # installs it (as root); elsewhere the browser tests skip, saying how to install it.

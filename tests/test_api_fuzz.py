@@ -248,6 +248,9 @@ class Fuzzing:
     "ignore:Do not use the `random` module inside strategies"
     ":hypothesis.errors.HypothesisDeprecationWarning"
 )
+# About 2,600 requests, each generated, sent and checked against the document: half a minute
+# on a laptop, over the suite's default minute on a slow CI machine sharing its cores.
+@pytest.mark.timeout(300)
 async def test_no_server_errors_whatever_the_input(desk: Desk) -> None:
     admin = await desk.user("admin")
     fuzzing = Fuzzing(
