@@ -47,6 +47,7 @@ async def test_what_changed_in_many_rows_is_written_column_for_column(engine: As
                     "author_type": ActorType.USER,
                     "body": f"mensagem {n}",
                     "status": MessageStatus.SENT,
+                    "media": {"mime": "image/png", "size": n},
                     "created_at": T0 + timedelta(seconds=n),
                 }
                 for n in range(5)
@@ -62,8 +63,10 @@ async def test_what_changed_in_many_rows_is_written_column_for_column(engine: As
             row.reactions = {"5511999990000": "👍" * (n + 1)}
             row.error = f"erro {n}"
             row.edited_at = T0 + timedelta(minutes=n)
+            row.media = None
         rows[3].edited_at = T0 + timedelta(hours=1)
         rows[3].body = "mensagem 3, editada"
+        rows[3].media = None
         await store_changes(db, rows)
         assert all(row.changes() == {} for row in rows)  # written: nothing left to write
 
@@ -92,6 +95,11 @@ async def test_what_changed_in_many_rows_is_written_column_for_column(engine: As
         T0 + timedelta(hours=1),
         None,
     ]
+    # Media taken away is SQL NULL (not JSON null), whether one row changed or many.
+    assert [r.media for r in stored] == [None] * 4 + [{"mime": "image/png", "size": 4}]
+    async with sessions.begin() as db:
+        nulls = await db.scalar(select(func.count()).where(Message.media.is_(None)))
+    assert nulls == 4
 
 
 async def test_new_rows_get_their_own_ids_and_every_column_as_given(engine: AsyncEngine) -> None:

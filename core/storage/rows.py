@@ -122,9 +122,14 @@ class Row:
     def insert_values(self) -> dict[str, Any]:
         values = dict(zip(self.columns, self.values(), strict=True))
         values.update((name, getattr(self, name)) for name in self.stamps)
-        # Every row the same keys (a multi-row INSERT takes its columns from the first row's):
-        # a JSON None goes as SQL NULL, which the JSON type writes for ``null()``.
-        for name in self._nullable_json:
+        # Every row the same keys: a multi-row INSERT takes its columns from the first row's.
+        return self.sql_nulls(values)
+
+    @classmethod
+    def sql_nulls(cls, values: dict[str, Any]) -> dict[str, Any]:
+        """The values with a JSON None as SQL NULL (the JSON type writes JSON null for None,
+        SQL NULL for ``null()``), as the PostgreSQL array statements write it."""
+        for name in cls._nullable_json.intersection(values):
             if values[name] is None:
                 values[name] = null()
         return values
@@ -276,7 +281,7 @@ async def insert_rows(
 async def store_changes(db: AsyncSession, rows: Iterable[Row]) -> None:
     """Writes what changed in loaded rows: one ``UPDATE`` per table and set of changed columns
     (a batch's conversations mostly change the same few)."""
-    groups: dict[tuple[Table, tuple[str, ...]], list[dict[str, Any]]] = {}
+    groups: dict[tuple[type[Row], tuple[str, ...]], list[dict[str, Any]]] = {}
     now = utcnow()
     for row in rows:
         if row.id is None:
@@ -287,17 +292,19 @@ async def store_changes(db: AsyncSession, rows: Iterable[Row]) -> None:
         if "updated_at" in row.stamps:
             changed["updated_at"] = now
             row.updated_at = now  # type: ignore[attr-defined]
-        groups.setdefault((row.table, tuple(changed)), []).append({_ID: row.id, **changed})
+        groups.setdefault((type(row), tuple(changed)), []).append({_ID: row.id, **changed})
         row.was = row.values()
     dialect = db.bind.dialect
-    for (table, names), params in groups.items():
+    for (kind, names), params in groups.items():
+        table = kind.table
         if dialect.name == "postgresql" and len(params) > 1:
             statement, json = _update_from_arrays(table, names, dialect)
             columns = {name: [p[name] for p in params] for name in (_ID, *names)}
             arrays = {name: _array(values, name in json) for name, values in columns.items()}
             await db.execute(statement, arrays)
         else:
-            await db.execute(update(table).where(table.c.id == bindparam(_ID)), params)
+            by_id = update(table).where(table.c.id == bindparam(_ID))
+            await db.execute(by_id, [kind.sql_nulls(p) for p in params])
 
 
 def _array(values: list[Any], json: bool) -> list[Any]:
