@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -16,7 +16,7 @@ from sqlalchemy import select, update
 
 from core import keys
 from core.app import create_app
-from core.realtime.bus import Audience, Notice
+from core.realtime.bus import Audience, Notice, Subscription
 from core.settings import InboxSettings
 from core.storage.models import (
     ActorType,
@@ -153,12 +153,12 @@ async def change(desk: Desk, statement: Any) -> None:
 class Feed:
     """Everything the bus carries from now on, as a test reads it."""
 
-    def __init__(self, queue: asyncio.Queue[Notice]) -> None:
-        self._queue = queue
+    def __init__(self, envelopes: Subscription) -> None:
+        self._envelopes = envelopes
 
     async def next(self) -> Notice:
         async with asyncio.timeout(2):
-            return await self._queue.get()
+            return (await anext(self._envelopes)).notice
 
     async def until(self, kind: str) -> list[Notice]:
         """The notices up to and including the first of ``kind``."""
@@ -168,27 +168,13 @@ class Feed:
         return seen
 
     def empty(self) -> bool:
-        return self._queue.empty()
+        return self._envelopes.pending() == 0
 
 
 @pytest.fixture
-async def feed(desk: Desk) -> AsyncIterator[Feed]:
-    bus = desk.app[keys.BUS]
-    queue: asyncio.Queue[Notice] = asyncio.Queue()
-
-    async def pump() -> None:
-        async for envelope in bus.subscribe():
-            queue.put_nowait(envelope.notice)
-
-    task = asyncio.create_task(pump())
-    while queue.empty():  # subscribed once a probe comes through
-        await bus.publish([Notice("test", "probe", {})])
-        await asyncio.sleep(0.01)
-    while not queue.empty():
-        queue.get_nowait()
-    yield Feed(queue)
-    task.cancel()
-    await asyncio.gather(task, return_exceptions=True)
+def feed(desk: Desk) -> Iterator[Feed]:
+    with desk.app[keys.BUS].subscribe() as envelopes:
+        yield Feed(envelopes)
 
 
 # Delivery: signature, validation, idempotence.

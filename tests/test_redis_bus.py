@@ -16,7 +16,7 @@ from redis.asyncio import Redis
 
 from core import keys
 from core.app import create_app
-from core.realtime.bus import Audience, Notice
+from core.realtime.bus import Audience, MemoryBus, Notice
 from core.realtime.config import REALTIME, RealtimeConfig
 from core.realtime.redis_bus import RedisBus
 from core.settings import RedisSettings
@@ -97,9 +97,27 @@ async def test_the_stream_numbers_notices_in_one_order_and_replays_them(
         assert await one.since(3) is None  # 6 behind, 5 kept: resync
         assert [e.seq for e in await one.since(4) or []] == [5, 6, 7, 8, 9]
     finally:
-        await heard.aclose()  # type: ignore[attr-defined]
+        heard.close()
         await one.close()
         await two.close()
+
+
+@pytest.mark.parametrize("kind", ["memory", "redis"])
+async def test_a_subscriber_hears_what_is_published_before_it_first_reads(
+    kind: str, redis: Redis, prefix: str
+) -> None:
+    bus = MemoryBus() if kind == "memory" else RedisBus(redis, prefix=prefix, block_ms=200)
+    if isinstance(bus, RedisBus):
+        await bus.start()
+    with bus.subscribe() as heard:
+        await bus.publish([inbox(1)])
+        await asyncio.sleep(0.3)  # delivered (Redis: read back) before anyone reads
+        await bus.publish([inbox(2)])
+        got = [await asyncio.wait_for(anext(heard), 5) for _ in range(2)]
+    assert [e.notice.data["n"] for e in got] == [1, 2]
+    await bus.publish([inbox(3)])  # closed: no longer delivered
+    assert heard.pending() == 0
+    await bus.close()
 
 
 async def test_numbering_survives_a_lost_counter_and_an_unreadable_entry_is_skipped(
@@ -119,7 +137,7 @@ async def test_numbering_survives_a_lost_counter_and_an_unreadable_entry_is_skip
         assert await bus.since(0) is None  # 3 cannot be replayed: resync
         assert [e.seq for e in await bus.since(3) or []] == [4]
     finally:
-        await heard.aclose()  # type: ignore[attr-defined]
+        heard.close()
         await bus.close()
 
 

@@ -11,7 +11,7 @@ slow or failing endpoint only makes drafts fail, clearly, and the breaker makes 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncGenerator, Coroutine, Iterable
+from collections.abc import Coroutine, Iterable
 from typing import Any
 
 import structlog
@@ -26,7 +26,7 @@ from core.copilot.local import LocalProvider
 from core.copilot.providers import Provider
 from core.copilot.views import SuggestionOut
 from core.realtime import protocol
-from core.realtime.bus import Bus, Notice
+from core.realtime.bus import Bus, Notice, Subscription
 from core.settings import CopilotSettings
 from core.storage.models import Suggestion, SuggestionState
 from zapdesk.errors import Conflict
@@ -101,11 +101,10 @@ class CopilotService:
         cancels a draft in progress wherever it runs, and the customer typing holds a draft
         not started yet (more is coming) until they pause."""
         if self.enabled:
-            self._spawn(self._follow(), "copilot-bus-listener")
+            self._spawn(self._follow(self._bus.subscribe()), "copilot-bus-listener")
 
-    async def _follow(self) -> None:
-        envelopes = self._bus.subscribe()
-        try:
+    async def _follow(self, envelopes: Subscription) -> None:
+        with envelopes:
             async for envelope in envelopes:
                 notice = envelope.notice
                 conversation_id = protocol.conversation_id(notice.topic)
@@ -114,9 +113,6 @@ class CopilotService:
                         self._seen(conversation_id, notice)
                     except Exception:
                         log.exception("copilot_notice_failed", type=notice.type)
-        finally:
-            if isinstance(envelopes, AsyncGenerator):
-                await envelopes.aclose()
 
     def _seen(self, conversation_id: int, notice: Notice) -> None:
         if notice.type == "message.created":

@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 from abc import ABC, abstractmethod
 from collections import deque
-from collections.abc import AsyncIterator, Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -81,15 +81,55 @@ def data_json(data: Mapping[str, Any]) -> bytes:
     return data.json if type(data) is SerializedData else to_json(data)
 
 
+class Subscription:
+    """What a bus delivers from the moment this is made (not from its first read), in seq
+    order, until it is closed: ``with bus.subscribe() as envelopes: async for ...``."""
+
+    def __init__(self, subscribers: set[Subscription]) -> None:
+        self._queue: asyncio.Queue[Envelope] = asyncio.Queue()
+        self._subscribers = subscribers
+        subscribers.add(self)
+
+    def put(self, envelope: Envelope) -> None:
+        self._queue.put_nowait(envelope)
+
+    def pending(self) -> int:
+        """Envelopes delivered and not read yet."""
+        return self._queue.qsize()
+
+    def __aiter__(self) -> Subscription:
+        return self
+
+    async def __anext__(self) -> Envelope:
+        return await self._queue.get()
+
+    def close(self) -> None:
+        self._subscribers.discard(self)
+
+    def __enter__(self) -> Subscription:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
 class Bus(ABC):
     """Publish once, deliver to every subscriber of every replica, numbered in one order."""
+
+    def __init__(self) -> None:
+        self._subscribers: set[Subscription] = set()
 
     @abstractmethod
     async def publish(self, notices: list[Notice]) -> None: ...
 
-    @abstractmethod
-    def subscribe(self) -> AsyncIterator[Envelope]:
+    def subscribe(self) -> Subscription:
         """Everything published from now on, in seq order."""
+        return Subscription(self._subscribers)
+
+    def _deliver(self, envelopes: Iterable[Envelope]) -> None:
+        for envelope in envelopes:
+            for subscription in self._subscribers:
+                subscription.put(envelope)
 
     @abstractmethod
     async def since(self, seq: int) -> list[Envelope] | None:
@@ -103,26 +143,17 @@ class MemoryBus(Bus):
     """One core process: subscribers are queues, the replay buffer is a bounded deque."""
 
     def __init__(self, replay: int = 10_000) -> None:
+        super().__init__()
         self._seq = 0
         self._history: deque[Envelope] = deque(maxlen=replay)
-        self._subscribers: set[asyncio.Queue[Envelope]] = set()
 
     async def publish(self, notices: list[Notice]) -> None:
+        envelopes = []
         for notice in notices:
             self._seq += 1
-            envelope = Envelope(self._seq, notice)
-            self._history.append(envelope)
-            for queue in self._subscribers:
-                queue.put_nowait(envelope)
-
-    async def subscribe(self) -> AsyncIterator[Envelope]:
-        queue: asyncio.Queue[Envelope] = asyncio.Queue()
-        self._subscribers.add(queue)
-        try:
-            while True:
-                yield await queue.get()
-        finally:
-            self._subscribers.discard(queue)
+            envelopes.append(Envelope(self._seq, notice))
+        self._history.extend(envelopes)
+        self._deliver(envelopes)
 
     async def since(self, seq: int) -> list[Envelope] | None:
         if seq > self._seq:

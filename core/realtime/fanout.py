@@ -14,12 +14,12 @@ from __future__ import annotations
 
 import asyncio
 from collections import Counter
-from collections.abc import AsyncGenerator, Coroutine, Iterable
+from collections.abc import Coroutine, Iterable
 from typing import Any
 
 import structlog
 
-from core.realtime.bus import Bus, Envelope
+from core.realtime.bus import Bus, Envelope, Subscription
 from core.realtime.config import RealtimeConfig
 from core.realtime.connection import Connection, Item, framed, text_frame
 from core.realtime.protocol import notice_frame, resync_frame
@@ -47,9 +47,7 @@ class Hub:
     # Lifecycle: start, shutdown (close every socket), stop (end every task).
 
     async def start(self) -> None:
-        self._fanout = asyncio.create_task(self._run(), name="realtime-fanout")
-        # Let the fan-out reach the bus before anything is published.
-        await asyncio.sleep(0)
+        self._fanout = asyncio.create_task(self._run(self.bus.subscribe()), name="realtime-fanout")
 
     async def shutdown(self) -> None:
         """Says "going away" to every socket (they reconnect elsewhere and resume)."""
@@ -142,15 +140,14 @@ class Hub:
 
     # The fan-out.
 
-    async def _run(self) -> None:
-        envelopes = self.bus.subscribe()
+    async def _run(self, envelopes: Subscription) -> None:
         # What the bus brings at once (a batch's notices) is fanned out in one go, so each
         # socket's writer wakes once and writes them together; during a long backlog the
         # writers get a turn every so often, well before a socket that keeps up could fill its
         # queue and be taken for too slow.
         turn = max(1, self.config.send_queue // 4)
         fanned = 0
-        try:
+        with envelopes:
             async for envelope in envelopes:
                 try:
                     self.fan_out(envelope)
@@ -159,9 +156,6 @@ class Hub:
                 fanned += 1
                 if fanned % turn == 0:
                     await asyncio.sleep(0)
-        finally:
-            if isinstance(envelopes, AsyncGenerator):
-                await envelopes.aclose()
 
     def fan_out(self, envelope: Envelope) -> None:
         if self.head and envelope.seq > self.head + 1:

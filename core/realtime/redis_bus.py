@@ -11,7 +11,6 @@ its subscribers (the hub); ``since(seq)`` reads the entries from the one holding
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 from typing import cast
 
 import structlog
@@ -92,13 +91,13 @@ class RedisBus(Bus):
     def __init__(
         self, redis: Redis, *, prefix: str = "zapdesk", replay: int = 10_000, block_ms: int = 1000
     ) -> None:
+        super().__init__()
         self._redis = redis
         self._stream = f"{prefix}:bus"
         self._counter = f"{prefix}:bus:seq"
         self._replay = replay
         self._block_ms = block_ms
         self._script = redis.register_script(_PUBLISH)
-        self._subscribers: set[asyncio.Queue[Envelope]] = set()
         self._reader: asyncio.Task[None] | None = None
         # redis-py may swallow a cancel that lands as a blocking read times out (its read
         # timeout races the cancel): the reader also checks this flag after every read.
@@ -127,15 +126,6 @@ class RedisBus(Bus):
         await self._script(
             keys=[self._stream, self._counter], args=[self._replay, len(notices), *encode(notices)]
         )
-
-    async def subscribe(self) -> AsyncIterator[Envelope]:
-        queue: asyncio.Queue[Envelope] = asyncio.Queue()
-        self._subscribers.add(queue)
-        try:
-            while True:
-                yield await queue.get()
-        finally:
-            self._subscribers.discard(queue)
 
     async def _head(self) -> int:
         return int(await self._redis.get(self._counter) or 0)
@@ -185,9 +175,7 @@ class RedisBus(Bus):
                     envelopes = _readable(entry_id, fields)
                     if envelopes is None:
                         continue  # the hub sees the gap in seq and has its sockets resync
-                    for queue in self._subscribers:
-                        for envelope in envelopes:
-                            queue.put_nowait(envelope)
+                    self._deliver(envelopes)
 
 
 def _readable(entry_id: bytes, fields: dict[bytes, bytes]) -> list[Envelope] | None:
