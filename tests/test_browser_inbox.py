@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import json
 from typing import Any
+from urllib.parse import urlsplit
 
 import pytest
 from sqlalchemy import select
@@ -307,3 +308,45 @@ async def test_a_conversation_that_starts_before_the_inbox_is_live_still_shows(
     core_side, subscribe = held.pop()
     core_side.send(subscribe)
     await page.locator("[data-conversation]").filter(has_text="Ana").wait_for(timeout=10_000)
+
+
+async def test_a_list_answer_older_than_a_notice_does_not_take_the_conversation_away(
+    page: Any, product: Product
+) -> None:
+    """The list is read (empty), a customer writes, the notice shows her conversation, and only
+    then does the list's answer reach the page (a busy browser may read a fetch's body after a
+    websocket frame that came later). The row stays."""
+    held: list[Any] = []
+    answered: list[Any] = []
+    release = asyncio.Event()
+
+    async def hold(route: Any) -> None:
+        if release.is_set():
+            await route.continue_()
+            return
+        response = await route.fetch()  # read now, before the customer writes
+        held.append(response)
+        await release.wait()
+        await route.fulfill(response=response)
+        answered.append(response)
+
+    def the_list(url: str) -> bool:
+        return urlsplit(url).path == "/api/v1/conversations"
+
+    await page.goto("/numbers")
+    await sign_in(page)
+    await link_number(page, product, "Loja")
+    await page.route(the_list, hold)
+    await page.get_by_role("link", name="Atendimento").click()
+    await eventually(lambda: asyncio.sleep(0, held))
+
+    await customer_writes(product, CUSTOMER, BUSINESS, "Oi, cheguei agora", "Ana")
+    row = page.locator("[data-conversation]").filter(has_text="Ana")
+    await row.wait_for(timeout=10_000)
+    assert [(await response.json())["items"] for response in held] == [[]] * len(held)
+
+    release.set()
+    await eventually(lambda: asyncio.sleep(0, len(answered) == len(held)))
+    # The page has read every late answer once a task and a frame have passed.
+    await page.evaluate("() => new Promise(r => setTimeout(() => requestAnimationFrame(r)))")
+    assert await row.count() == 1

@@ -19,6 +19,15 @@ function byActivity(a: Conversation, b: Conversation): number {
   return b.last_message_at.localeCompare(a.last_message_at) || b.id - a.id;
 }
 
+/** The list after a notice about `changed`: updated in place, added, or taken out. */
+function placed(current: Conversation[], changed: Conversation, filters: Filters, me: User) {
+  const others = current.filter((c) => c.id !== changed.id);
+  const wasShown = others.length !== current.length;
+  // A search shows what matched (the server's call): only rows shown stay, updated.
+  if (!matches(changed, filters, me) || (filters.q && !wasShown)) return others;
+  return [...others, changed].sort(byActivity);
+}
+
 export default function Inbox({ user }: { user: User }) {
   const t = useT();
   const path = usePath();
@@ -36,6 +45,9 @@ export default function Inbox({ user }: { user: User }) {
   const [loading, setLoading] = useState(false);
   const [error, setError] = useState<string | null>(null);
   const generation = useRef(0);
+  // Notices that came while a page was on its way: the page may have been read before them
+  // (and its answer may even reach the page after them), so they are applied again on top.
+  const meanwhile = useRef<{ loads: number; notices: Conversation[] }>({ loads: 0, notices: [] });
 
   const change = useCallback((patch: Partial<Filters>) => {
     const next = { ...parseFilters(location.search), ...patch };
@@ -45,6 +57,9 @@ export default function Inbox({ user }: { user: User }) {
   const loadPage = useCallback(
     async (after: string | null, reset: boolean) => {
       const mine = reset ? ++generation.current : generation.current;
+      const pending = meanwhile.current;
+      const from = pending.notices.length;
+      pending.loads += 1;
       setLoading(true);
       try {
         const page = await api("get", "/api/v1/conversations", {
@@ -55,10 +70,12 @@ export default function Inbox({ user }: { user: User }) {
           },
         });
         if (mine !== generation.current) return;
+        const later = pending.notices.slice(from);
         setItems((current) => {
           const known = reset ? new Map<number, Conversation>() : new Map(current.map((c) => [c.id, c]));
           for (const item of page.items) known.set(item.id, item);
-          return [...known.values()].sort(byActivity);
+          const list = [...known.values()].sort(byActivity);
+          return later.reduce((shown, changed) => placed(shown, changed, filters, user), list);
         });
         setCursor(page.next_cursor ?? null);
         setError(null);
@@ -66,9 +83,11 @@ export default function Inbox({ user }: { user: User }) {
         if (mine === generation.current) setError(messageOf(caught));
       } finally {
         if (mine === generation.current) setLoading(false);
+        pending.loads -= 1;
+        if (pending.loads === 0) pending.notices = [];
       }
     },
-    [filters],
+    [filters, user],
   );
 
   useEffect(() => {
@@ -105,14 +124,8 @@ export default function Inbox({ user }: { user: User }) {
         }
         const changed = notice.data as unknown as Conversation;
         if (typeof changed.id !== "number") return;
-        setItems((current) => {
-          const others = current.filter((c) => c.id !== changed.id);
-          const fits = matches(changed, filters, user);
-          const wasShown = others.length !== current.length;
-          // A search shows what matched (the server's call): only rows shown stay, updated.
-          if (!fits || (filters.q && !wasShown)) return others;
-          return [...others, changed].sort(byActivity);
-        });
+        if (meanwhile.current.loads > 0) meanwhile.current.notices.push(changed);
+        setItems((current) => placed(current, changed, filters, user));
       },
       confirmed,
     );
