@@ -90,6 +90,9 @@ class Live:
     last_event_at: datetime | None = None
     since: datetime | None = None  # when the current state began, if seen since start-up
     reconnects: int = 0  # connections lost since start-up
+    # The last status heard since start-up: its registry row may still be being written when
+    # core, told of it through the outbox, asks for the session.
+    status: StatusData | None = None
     timeline: deque[StateChange] = field(default_factory=lambda: deque(maxlen=TIMELINE_LENGTH))
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)
 
@@ -408,6 +411,9 @@ class Supervisor:
         if not fresh:
             return
         await self.outbox.append(fresh)  # durable before anything else happens to them
+        # The whole batch is applied to the live view before anything is awaited: delivery may
+        # already be telling core, and core may ask about it at once.
+        changes: list[tuple[SessionStatusEvent, SessionState]] = []
         for event in fresh:
             self.events_in[event.type] += 1
             live = self._live(event.session_id)
@@ -415,7 +421,9 @@ class Supervisor:
             if isinstance(event, SessionQREvent):
                 live.qr = event.data
             elif isinstance(event, SessionStatusEvent):
-                await self._status_changed(event)
+                changes.append((event, self._status_seen(event)))
+        for event, was in changes:
+            await self._status_changed(event, was)
 
     def _repeats_status(self, event: Event) -> bool:
         """A status is published once per change: the same state and reason again is dropped."""
@@ -424,15 +432,21 @@ class Supervisor:
         live = self._live(event.session_id)
         return (live.state, live.reason) == (event.data.state, event.data.reason)
 
-    async def _status_changed(self, event: SessionStatusEvent) -> None:
+    def _status_seen(self, event: SessionStatusEvent) -> SessionState:
+        """The status in the live view; answers the state before it."""
         data, live = event.data, self._live(event.session_id)
         was = live.state
-        live.state, live.reason, live.since = data.state, data.reason, event.at
+        live.state, live.reason, live.since, live.status = data.state, data.reason, event.at, data
         live.timeline.append(StateChange(event.at, data.state, data.reason))
         if data.state is SessionState.RECONNECTING and was is not SessionState.RECONNECTING:
             live.reconnects += 1  # once per lost connection, not per failed attempt
         if data.state is not SessionState.QR:
             live.qr = None
+        return was
+
+    async def _status_changed(self, event: SessionStatusEvent, was: SessionState) -> None:
+        """The status in the registry, and what it calls for."""
+        data = event.data
         await self.registry.set_status(
             event.session_id,
             data.state,
@@ -471,17 +485,21 @@ class Supervisor:
     def view(self, row: SessionRow) -> dict[str, Any]:
         live = self._live(row.id)
         host = self.placement.get(row.id)
+        heard = live.status or StatusData(state=live.state, detail=row.detail or "")
+        connected = live.state is SessionState.CONNECTED
+        connected_since = (aware(row.connected_since) or live.since) if connected else None
         return {
             "id": row.id,
             "name": row.name,
             "state": live.state.value,
             "reason": live.reason and live.reason.value,
-            "detail": row.detail or describe(live.state, live.reason),
+            "detail": heard.detail or describe(live.state, live.reason),
             "desired": row.desired,
-            "jid": row.jid,
-            "phone": row.phone,
-            "push_name": row.push_name,
-            "connected_since": _iso(aware(row.connected_since)),
+            # A status without them (a reconnect, a stop) leaves the last known ones.
+            "jid": heard.jid or row.jid,
+            "phone": heard.phone or row.phone,
+            "push_name": heard.name or row.push_name,
+            "connected_since": _iso(connected_since),
             "last_event_at": _iso(live.last_event_at),
             "host": host.index if host is not None else None,
         }

@@ -21,6 +21,7 @@ from pydantic import SecretStr
 
 from gateway.app import create_app
 from gateway.keys import SUPERVISOR
+from gateway.registry import Registry
 from gateway.settings import GatewaySettings, Settings
 from sessions.events import EVENT, Event
 from sessions.signing import HEADER, BadSignature, verify
@@ -211,6 +212,26 @@ async def test_link_receive_reply_and_see_the_ticks(world: World) -> None:
     view = await world.sim_get(f"/customers/{CUSTOMER}/messages?to={BUSINESS}")
     assert str(view).count("Olá, Ana!") == 1
     assert world.receiver.bad_signatures == 0
+
+
+async def test_once_core_hears_connected_the_gateway_shows_the_number(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Core, told "connected" through the outbox, may ask for the session before the
+    gateway's registry row is written (here that write is slowed down): it sees the number."""
+    write = Registry.set_status
+
+    async def slow_write(self: Registry, *args: Any, **kwargs: Any) -> Any:
+        await asyncio.sleep(0.5)
+        return await write(self, *args, **kwargs)
+
+    monkeypatch.setattr(Registry, "set_status", slow_write)
+    await world.start_gateway()
+    await world.link()
+    session = await world.api("GET", "/sessions/loja")
+    assert (session["state"], session["phone"]) == ("connected", BUSINESS)
+    assert session["detail"] == world.receiver.status("connected")()[-1].data.detail
+    assert session["connected_since"] is not None
 
 
 async def test_a_host_killed_under_traffic_is_back_within_10_seconds(world: World) -> None:
