@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import func, insert, select
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from core.storage.models import (
     ActorType,
@@ -24,24 +24,28 @@ from zapdesk.db import session_factory
 T0 = datetime(2026, 11, 1, 12, 0, tzinfo=UTC)
 
 
+async def new_conversation(db: AsyncSession, session_id: str, phone: str) -> Conversation:
+    """A conversation with a new contact on a new channel."""
+    channel = Channel(session_id=session_id, name="Rows")
+    contact = Contact(phone=phone)
+    db.add_all([channel, contact])
+    await db.flush()
+    conversation = Conversation(channel_id=channel.id, contact_id=contact.id, last_message_at=T0)
+    db.add(conversation)
+    await db.flush()
+    return conversation
+
+
 async def test_what_changed_in_many_rows_is_written_column_for_column(engine: AsyncEngine) -> None:
     sessions = session_factory(engine)
     async with sessions.begin() as db:
-        channel = Channel(session_id="rows", name="Rows")
-        contact = Contact(phone="5511999990000")
-        db.add_all([channel, contact])
-        await db.flush()
-        conversation = Conversation(
-            channel_id=channel.id, contact_id=contact.id, last_message_at=T0
-        )
-        db.add(conversation)
-        await db.flush()
+        conversation = await new_conversation(db, "rows", "5511999990000")
         await db.execute(
             insert(Message),
             [
                 {
                     "conversation_id": conversation.id,
-                    "channel_id": channel.id,
+                    "channel_id": conversation.channel_id,
                     "wa_message_id": f"w{n}",
                     "direction": Direction.OUTBOUND,
                     "author_type": ActorType.USER,
@@ -105,19 +109,11 @@ async def test_what_changed_in_many_rows_is_written_column_for_column(engine: As
 async def test_new_rows_get_their_own_ids_and_every_column_as_given(engine: AsyncEngine) -> None:
     sessions = session_factory(engine)
     async with sessions.begin() as db:
-        channel = Channel(session_id="rows-new", name="Rows")
-        contact = Contact(phone="5511999990001")
-        db.add_all([channel, contact])
-        await db.flush()
-        conversation = Conversation(
-            channel_id=channel.id, contact_id=contact.id, last_message_at=T0
-        )
-        db.add(conversation)
-        await db.flush()
+        conversation = await new_conversation(db, "rows-new", "5511999990001")
         new = [
             MessageRow(
                 conversation_id=conversation.id,
-                channel_id=channel.id,
+                channel_id=conversation.channel_id,
                 wa_message_id=f"n{n}",
                 client_id=None,
                 direction=Direction.INBOUND,
@@ -138,7 +134,7 @@ async def test_new_rows_get_their_own_ids_and_every_column_as_given(engine: Asyn
         await insert_rows(db, new, key=("channel_id", "wa_message_id"))
         assert all(row.changes() == {} for row in new)
 
-    statement = select(*MessageRow.selected()).where(Message.channel_id == channel.id)
+    statement = select(*MessageRow.selected()).where(Message.channel_id == conversation.channel_id)
     async with sessions.begin() as db:
         stored = {row.id: row for row in await rows_of(db, MessageRow, statement)}
     assert sorted(stored) == sorted(row.id for row in new)
@@ -147,6 +143,8 @@ async def test_new_rows_get_their_own_ids_and_every_column_as_given(engine: Asyn
     # No media is SQL NULL, not JSON null.
     async with sessions.begin() as db:
         nulls = await db.scalar(
-            select(func.count()).where(Message.channel_id == channel.id, Message.media.is_(None))
+            select(func.count()).where(
+                Message.channel_id == conversation.channel_id, Message.media.is_(None)
+            )
         )
     assert nulls == 2
