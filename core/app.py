@@ -23,7 +23,7 @@ def create_app(settings: Settings) -> web.Application:
     app[keys.SETTINGS] = settings
     app.cleanup_ctx.extend([resources.database, resources.housekeeping])
     app.cleanup_ctx.extend([resources.redis, resources.bus])
-    app.cleanup_ctx.extend([resources.gateway, resources.media, resources.outbound])
+    app.cleanup_ctx.extend([resources.gateway, resources.media, resources.desk])
     app.cleanup_ctx.append(resources.copilot)
     app.router.add_routes(health.routes)
     realtime_hub.setup(app)  # the websocket route, the hub (after the bus) and its shutdown

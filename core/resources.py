@@ -11,10 +11,22 @@ from redis.asyncio import Redis
 from core import keys
 from core.auth.housekeeping import AuthHousekeeping
 from core.copilot.service import COPILOT, CopilotService
+from core.desk.assignment import ASSIGNER, Assigner
+from core.desk.machine import RETURN, SWEEP
+from core.desk.presence import (
+    PRESENCE_KEEPER,
+    MemoryPresence,
+    PresenceKeeper,
+    PresenceStore,
+    RedisPresence,
+)
+from core.desk.unit import DESK, Desk
 from core.gateway_client import GATEWAY, GatewayClient
+from core.jobs import JOBS, JobRunner
 from core.media import MEDIA_STORE, open_store
+from core.outbound.sender import Sender
+from core.outbound.service import SEND
 from core.outbound.typing import TYPING, TypingThrottle
-from core.outbound.worker import OUTBOUND, OutboundWorker
 from core.realtime.bus import Bus, MemoryBus
 from core.realtime.config import REALTIME, RealtimeConfig
 from core.realtime.redis_bus import RedisBus
@@ -91,18 +103,43 @@ async def housekeeping(app: web.Application) -> AsyncIterator[None]:
     await sweeper.stop()
 
 
-async def outbound(app: web.Application) -> AsyncIterator[None]:
-    """The outbound worker (one per replica) and the typing throttle; after the database, the
-    bus, the gateway client and the media store, and stopped before them."""
+async def desk(app: web.Application) -> AsyncIterator[None]:
+    """The desk's spine: units of work, the job runner (sends, sweeps, timers), presence and
+    auto-assignment; after the database, the bus, the gateway client and the media store, and
+    stopped before them."""
     settings = app[keys.SETTINGS]
-    worker = OutboundWorker(
-        app[keys.SESSIONS], app[GATEWAY], app[MEDIA_STORE], app[keys.BUS], settings.outbound
+    runner = JobRunner(
+        app[keys.SESSIONS], poll_s=settings.desk.jobs_poll_s, lock_s=settings.desk.jobs_lock_s
     )
-    app[OUTBOUND] = worker
+    the_desk = Desk(app[keys.SESSIONS], app[keys.BUS], runner)
+    redis = app.get(keys.REDIS)
+    offline_s = settings.desk.presence_offline_s
+    store: PresenceStore = (
+        MemoryPresence(offline_s)
+        if redis is None
+        else RedisPresence(redis, settings.realtime.redis_prefix, offline_s)
+    )
+    keeper = PresenceKeeper(
+        store,
+        the_desk,
+        lambda: app[keys.HUB].users() if keys.HUB in app else [],
+        settings.desk.presence_beat_s,
+    )
+    assigner = Assigner(the_desk, store)
+    sender = Sender(the_desk, app[GATEWAY], app[MEDIA_STORE], settings.outbound)
+    runner.handle(SEND, sender)
+    runner.handle(SWEEP, assigner.sweep)
+    runner.handle(RETURN, assigner.give_back)
+    app[JOBS] = runner
+    app[DESK] = the_desk
+    app[PRESENCE_KEEPER] = keeper
+    app[ASSIGNER] = assigner
     app[TYPING] = TypingThrottle(settings.outbound.typing_throttle_s)
-    worker.start()
+    runner.start()
+    keeper.start()
     yield
-    await worker.stop()
+    await keeper.stop()
+    await runner.stop()
 
 
 async def copilot(app: web.Application) -> AsyncIterator[None]:

@@ -171,17 +171,31 @@ class OutboundSettings(Concern):
     send_max_age_s: int = Field(
         86_400, ge=1, description="A message not sent within this many seconds is marked failed."
     )
-    send_poll_s: float = Field(
-        5, gt=0, le=3600, description="How often the sender looks for due retries when idle."
+    typing_throttle_s: float = Field(
+        3, ge=0, le=60, description="At most one typing indicator per conversation this often."
     )
-    send_lock_s: float = Field(
+
+
+class DeskSettings(Concern):
+    title = "Desk"
+
+    jobs_poll_s: float = Field(
+        1, gt=0, le=3600, description="How often a core looks for due jobs (timers, retries)."
+    )
+    jobs_lock_s: float = Field(
         120,
         gt=0,
         le=3600,
-        description="How long a core holds a send it took; after that another replica may.",
+        description="How long a core holds a job it took; after that another core may.",
     )
-    typing_throttle_s: float = Field(
-        3, ge=0, le=60, description="At most one typing indicator per conversation this often."
+    presence_offline_s: float = Field(
+        60,
+        gt=0,
+        le=3600,
+        description="An attendant with no tab connected for this long is offline.",
+    )
+    presence_beat_s: float = Field(
+        10, gt=0, le=600, description="How often each core refreshes who is connected."
     )
 
 
@@ -316,6 +330,7 @@ class Settings:
     auth: AuthSettings = field(default_factory=AuthSettings.model_construct)
     inbox: InboxSettings = field(default_factory=InboxSettings.model_construct)
     outbound: OutboundSettings = field(default_factory=OutboundSettings.model_construct)
+    desk: DeskSettings = field(default_factory=DeskSettings.model_construct)
     media: MediaSettings = field(default_factory=MediaSettings.model_construct)
     realtime: RealtimeSettings = field(default_factory=RealtimeSettings.model_construct)
     copilot: CopilotSettings = field(default_factory=CopilotSettings.model_construct)
@@ -341,6 +356,7 @@ class Settings:
             auth=AuthSettings.load(),
             inbox=InboxSettings.load(),
             outbound=OutboundSettings.load(),
+            desk=DeskSettings.load(),
             media=MediaSettings.load(),
             realtime=RealtimeSettings.load(),
             copilot=CopilotSettings.load(),

@@ -20,8 +20,8 @@ from core.storage.models import (
     Role,
     User,
 )
-from core.storage.models.conversation import ActorType
-from core.storage.rows import ContactRow, ConversationRow, MessageRow
+from core.storage.models.conversation import ActorType, ConversationEvent, EventKind
+from core.storage.rows import AuditRow, ContactRow, ConversationRow, MessageRow
 
 
 class View(BaseModel):
@@ -95,6 +95,7 @@ class ConversationOut(View):
     created_at: datetime
     updated_at: datetime
     resolved_at: datetime | None
+    waiting_since: datetime | None = Field(description="Since when it waits in its queue.")
     contact: ContactOut | None = None
 
     @classmethod
@@ -107,6 +108,29 @@ class ConversationOut(View):
         if contact is not None:
             out.contact = ContactOut.of(contact)
         return out
+
+
+class AuditOut(View):
+    """One transition of a conversation, as the timeline shows it."""
+
+    id: int
+    conversation_id: int
+    kind: EventKind
+    actor_type: ActorType
+    actor_user_id: int | None
+    from_status: ConversationStatus | None
+    to_status: ConversationStatus | None
+    from_department_id: int | None
+    to_department_id: int | None
+    from_assignee_id: int | None
+    to_assignee_id: int | None
+    reason: str | None
+    note: str | None
+    created_at: datetime
+
+    @classmethod
+    def of(cls, event: ConversationEvent | AuditRow) -> AuditOut:
+        return cls.model_validate(event)
 
 
 class ChannelOut(View):

@@ -47,6 +47,7 @@ from sessions.events import (
 )
 from sessions.states import TERMINAL, Reason, SessionState, describe
 from zapdesk.errors import Conflict, NotFound, ValidationFailed, ZapdeskError
+from zapdesk.tasks import TaskSet
 
 log = structlog.get_logger("gateway.supervisor")
 
@@ -134,7 +135,7 @@ class Supervisor:
         self._typing_before_send = typing_before_send
         self._sending: dict[str, asyncio.Future[SendResult]] = {}
         self._placing = asyncio.Lock()
-        self._tasks: set[asyncio.Task[Any]] = set()
+        self._tasks = TaskSet()
         self._stopping = False
 
     # Lifecycle.
@@ -175,9 +176,7 @@ class Supervisor:
 
     async def stop(self) -> None:
         self._stopping = True
-        for task in list(self._tasks):
-            task.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
+        await self._tasks.cancel()
         for session_id in list(self.placement):
             try:
                 await self.credentials.backup(session_id)
@@ -186,14 +185,7 @@ class Supervisor:
         await asyncio.gather(*(host.stop() for host in self.hosts.values()))
 
     def spawn(self, coroutine: Coroutine[Any, Any, Any], name: str) -> None:
-        task = asyncio.create_task(coroutine, name=name)
-        self._tasks.add(task)
-        task.add_done_callback(self._done)
-
-    def _done(self, task: asyncio.Task[Any]) -> None:
-        self._tasks.discard(task)
-        if not task.cancelled() and task.exception() is not None:
-            log.error("task_failed", task=task.get_name(), error=repr(task.exception()))
+        self._tasks.spawn(coroutine, name)
 
     # Sessions.
 

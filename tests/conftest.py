@@ -20,6 +20,7 @@ from pydantic import SecretStr
 from redis import Redis
 from redis.exceptions import RedisError
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from core import keys
@@ -268,18 +269,28 @@ class Desk:
         self, role: str, email: str | None = None, departments: list[int] | None = None
     ) -> Any:
         email = email or f"{role}-{uuid.uuid4().hex[:6]}@empresa.com.br"
+        for department_id in departments or []:
+            await self.department(department_id)
         async with self.app[keys.SESSIONS].begin() as db:
             user = await create_user(
                 db, email=email, name=role.title(), role=Role(role), password="senha-forte-1"
             )
             for department_id in departments or []:
-                if await db.get(Department, department_id) is None:
-                    db.add(Department(id=department_id, name=f"Dep {department_id}"))
-                    await db.flush()
                 await db.execute(
                     department_members.insert().values(user_id=user.id, department_id=department_id)
                 )
         return user
+
+    async def department(self, department_id: int, **fields: Any) -> int:
+        """Department ``department_id`` ("Dep N" unless it exists), made once even when
+        several users of it are made at the same time."""
+        try:
+            async with self.app[keys.SESSIONS].begin() as db:
+                if await db.get(Department, department_id) is None:
+                    db.add(Department(id=department_id, name=f"Dep {department_id}", **fields))
+        except IntegrityError:
+            pass  # made meanwhile by another
+        return department_id
 
     def auth(self, user: Any) -> dict[str, str]:
         secret = self.app[keys.SETTINGS].web.secret_key.get_secret_value()

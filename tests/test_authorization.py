@@ -66,6 +66,20 @@ EXPECTED: dict[tuple[str, str], set[str]] = {
     ("PATCH", "/quick-replies/{id}"): STAFF,
     ("DELETE", "/quick-replies/{id}"): STAFF,
     ("GET", "/monitoring"): ADMIN,
+    ("GET", "/departments"): ALL,
+    ("POST", "/departments"): ADMIN,
+    ("PATCH", "/departments/{id}"): ADMIN,
+    ("DELETE", "/departments/{id}"): ADMIN,
+    ("GET", "/queues"): ALL,
+    ("GET", "/team"): ALL,
+    ("PUT", "/presence"): ALL,
+    ("POST", "/conversations/{id}/claim"): ALL,
+    ("POST", "/conversations/{id}/assign"): STAFF,
+    ("POST", "/conversations/{id}/unassign"): ALL,
+    ("POST", "/conversations/{id}/transfer"): ALL,
+    ("POST", "/conversations/{id}/pending"): ALL,
+    ("POST", "/conversations/{id}/resolve"): ALL,
+    ("GET", "/conversations/{id}/events"): ALL,
 }
 
 

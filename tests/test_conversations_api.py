@@ -207,7 +207,7 @@ async def test_list_items_carry_the_contact(desk: Desk) -> None:
 
 async def test_filters_narrow_the_list(desk: Desk) -> None:
     seed = Seed(desk)
-    supervisor = await desk.user("supervisor")
+    supervisor = await desk.user("supervisor", departments=[1, 2])
     attendant = await desk.user("attendant", departments=[1])
     other = await desk.user("attendant", departments=[1])
     vendas, suporte = await seed.channel(), await seed.channel()
@@ -279,7 +279,8 @@ async def test_signing_in_is_required(desk: Desk) -> None:
 async def test_an_attendant_never_sees_another_departments_conversation(desk: Desk) -> None:
     seed = Seed(desk)
     attendant = await desk.user("attendant", departments=[1])
-    supervisor = await desk.user("supervisor")
+    supervisor = await desk.user("supervisor", departments=[2])
+    lead = await desk.user("supervisor", departments=[1])
     channel = await seed.channel()
     contact = await seed.contact("Bruno", "5511988880002")
     own_department = await seed.conversation(channel, contact, department_id=1)
@@ -295,6 +296,8 @@ async def test_an_attendant_never_sees_another_departments_conversation(desk: De
     assert await ids_of(desk, attendant, department_id=2) == {assigned_elsewhere}
     assert await ids_of(desk, attendant, q="reembolso") == set()
     assert await ids_of(desk, supervisor, q="reembolso") == {hidden}
+    # A supervisor sees their departments, not the others'.
+    assert await ids_of(desk, lead, q="reembolso") == set()
     assert await walk(desk, attendant, "/api/v1/conversations", limit=1) != []
 
     # Hidden and missing look the same: its existence does not leak.

@@ -16,6 +16,7 @@ from sqlalchemy import select, update
 
 from core import keys
 from core.app import create_app
+from core.desk.presence import PRESENCE_KEEPER
 from core.realtime.bus import Audience, Notice, Subscription
 from core.settings import InboxSettings
 from core.storage.models import (
@@ -27,6 +28,7 @@ from core.storage.models import (
     ConversationStatus,
     Direction,
     EventKind,
+    Job,
     Message,
     MessageStatus,
     MessageType,
@@ -193,7 +195,9 @@ async def test_the_same_batch_posted_three_times_stores_one_message(desk: Desk) 
         Direction.INBOUND,
     )
     [conversation] = await rows(desk, Conversation)
-    assert conversation.status is ConversationStatus.BOT
+    # No bot on the number: straight to the default department's queue.
+    assert (conversation.status, conversation.department_id) == (ConversationStatus.QUEUED, 1)
+    assert conversation.waiting_since is not None
     assert conversation.unread_count == 1
     [contact] = await rows(desk, Contact)
     assert (contact.push_name, contact.phone) == ("Maria", "5511988887777")
@@ -297,7 +301,7 @@ async def test_two_contacts_found_to_be_one_person_are_merged(desk: Desk) -> Non
     assert contact.phone == "5511988887777"
     kept, closed = await rows(desk, Conversation)
     assert {kept.contact_id, closed.contact_id} == {contact.id}
-    assert kept.status is ConversationStatus.BOT
+    assert kept.status is ConversationStatus.QUEUED
     assert closed.status is ConversationStatus.CLOSED
     assert (kept.unread_count, kept.last_message_preview) == (2, "pelo lid")
     assert [m.conversation_id for m in await rows(desk, Message)] == [kept.id, kept.id]
@@ -403,11 +407,13 @@ async def test_edit_revoke_and_reactions(desk: Desk, feed: Feed) -> None:
     assert (await rows(desk, Conversation))[0].last_message_preview == "🚫 Mensagem apagada"
     assert await post(desk, revoke) == {"accepted": 0, "duplicates": 1}
 
-    # The first batch: the channel seen for the first time, the conversation, the message.
-    assert [n.type for n in await feed.until("message.created")] == [
+    # The first batch: the channel seen for the first time, the conversation, the message,
+    # and the conversation's first timeline line.
+    assert [n.type for n in await feed.until("conversation.event")] == [
         "session.updated",
         "conversation.created",
         "message.created",
+        "conversation.event",
     ]
     edit_notices = await feed.until("conversation.updated")
     assert [n.type for n in edit_notices] == ["message.updated", "conversation.updated"]
@@ -509,26 +515,25 @@ async def test_a_message_after_resolution_reopens_within_the_window_else_starts_
 
     await post(desk, received("WA2", at=T0 + timedelta(minutes=5, seconds=30)))
     [conversation] = await rows(desk, Conversation)
-    assert conversation.status is ConversationStatus.BOT
+    assert conversation.status is ConversationStatus.QUEUED
     assert conversation.resolved_at is None
     reopened = (await rows(desk, ConversationEvent))[-1]
     assert (reopened.kind, reopened.actor_type) == (EventKind.STATUS_CHANGED, ActorType.CONTACT)
     assert (reopened.from_status, reopened.to_status) == (
         ConversationStatus.RESOLVED,
-        ConversationStatus.BOT,
+        ConversationStatus.QUEUED,
     )
 
     await resolve_all(desk, T0 + timedelta(minutes=10))
     await post(desk, received("WA3", at=T0 + timedelta(minutes=11, seconds=1)))
     old, new = await rows(desk, Conversation)
-    assert (old.status, new.status) == (ConversationStatus.RESOLVED, ConversationStatus.BOT)
+    assert (old.status, new.status) == (ConversationStatus.RESOLVED, ConversationStatus.QUEUED)
     assert [m.conversation_id for m in await rows(desk, Message)] == [old.id, old.id, new.id]
     assert new.unread_count == 1
 
 
-async def test_a_reopened_conversation_goes_back_to_its_attendant(desk: Desk) -> None:
-    attendant = await desk.user("attendant", departments=[7])
-    await post(desk, received("WA1"))
+async def reopen_for(desk: Desk, attendant: Any, minute: int) -> Conversation:
+    """A resolved conversation of ``attendant`` that the customer writes to again."""
     await change(
         desk,
         update(Conversation).values(
@@ -538,9 +543,54 @@ async def test_a_reopened_conversation_goes_back_to_its_attendant(desk: Desk) ->
             department_id=7,
         ),
     )
-    await post(desk, received("WA2", at=T0 + timedelta(hours=1)))
+    await post(desk, received(f"WA{minute}", at=T0 + timedelta(minutes=minute)))
     [conversation] = await rows(desk, Conversation)
-    assert conversation.status is ConversationStatus.OPEN
+    return conversation
+
+
+async def until_status(desk: Desk, status: ConversationStatus) -> Conversation:
+    deadline = time.monotonic() + 10
+    while True:
+        [conversation] = await rows(desk, Conversation)
+        if conversation.status is status or time.monotonic() > deadline:
+            return conversation
+        await asyncio.sleep(0.02)
+
+
+async def test_a_reopened_conversation_goes_back_to_its_attendant_when_online(desk: Desk) -> None:
+    attendant = await desk.user("attendant", departments=[7])
+    await post(desk, received("WA1"))
+    # Offline: it waits in the queue, never handed to someone who is not there.
+    assert (await reopen_for(desk, attendant, 60)).status is ConversationStatus.QUEUED
+    async with desk.app[keys.SESSIONS]() as db:
+        assert (await db.scalar(select(Job).where(Job.kind == "assign.return"))) is not None
+    await until_no_jobs(desk)
+    [conversation] = await rows(desk, Conversation)
+    assert (conversation.status, conversation.assignee_id) == (ConversationStatus.QUEUED, None)
+
+    await desk.app[PRESENCE_KEEPER].store.beat([attendant.id], time.time())
+    await reopen_for(desk, attendant, 120)
+    conversation = await until_status(desk, ConversationStatus.OPEN)
+    assert (conversation.status, conversation.assignee_id) == (
+        ConversationStatus.OPEN,
+        attendant.id,
+    )
+    last = (await rows(desk, ConversationEvent))[-1]
+    assert (last.kind, last.actor_type, last.to_assignee_id) == (
+        EventKind.ASSIGNED,
+        ActorType.SYSTEM,
+        attendant.id,
+    )
+
+
+async def until_no_jobs(desk: Desk) -> None:
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        async with desk.app[keys.SESSIONS]() as db:
+            if await db.scalar(select(Job.id).limit(1)) is None:
+                return
+        await asyncio.sleep(0.02)
+    raise AssertionError("jobs still waiting")
 
 
 # Sessions and what the desk is told.

@@ -16,8 +16,8 @@ from sqlalchemy import select
 
 from core import keys
 from core.app import create_app
-from core.outbound.worker import backoff
-from core.settings import OutboundSettings
+from core.jobs import backoff
+from core.settings import DeskSettings, OutboundSettings
 from core.storage.models import (
     Channel,
     Contact,
@@ -26,8 +26,8 @@ from core.storage.models import (
     ConversationStatus,
     Department,
     IdentityKind,
+    Job,
     Message,
-    OutboundJob,
 )
 from tests.conftest import Desk, make_settings
 from zapdesk.settings import ServiceSettings
@@ -38,7 +38,6 @@ FAST = OutboundSettings(
     send_timeout_s=2,
     send_retry_base_s=0.02,
     send_retry_max_s=0.1,
-    send_poll_s=0.05,
     typing_throttle_s=3,
 )
 
@@ -122,6 +121,7 @@ async def make_desk(
     aiohttp_client: Any, tmp_path: Path, database_url: str, url: str, **concerns: Any
 ) -> Desk:
     concerns.setdefault("outbound", FAST)
+    concerns.setdefault("desk", DeskSettings(jobs_poll_s=0.05))
     settings = make_settings(tmp_path, database_url, services=services(url), **concerns)
     return Desk(await aiohttp_client(create_app(settings)))
 
@@ -195,6 +195,7 @@ async def test_send_is_queued_then_sent_once(desk: Desk, gateway: FakeGateway) -
     seen = [(e.notice.type, e.notice.data.get("status")) for e in history]
     assert seen == [
         ("message.created", "pending"),
+        ("conversation.event", None),  # "assigned": answering took it from the queue
         ("conversation.updated", "open"),
         ("message.updated", "sent"),
     ]
@@ -263,7 +264,7 @@ async def test_gateway_down_then_up_is_retried_and_sent_once(
 
     async def retried_twice() -> bool:
         async with desk.app[keys.SESSIONS]() as db:
-            job = await db.scalar(select(OutboundJob))
+            job = await db.scalar(select(Job))
             return job is not None and job.attempts >= 2
 
     await until(retried_twice)
@@ -272,7 +273,7 @@ async def test_gateway_down_then_up_is_retried_and_sent_once(
     await until(await status_is(desk, message_id, "sent"))
     assert len(fake.sent()) == 1
     async with desk.app[keys.SESSIONS]() as db:
-        assert (await db.scalar(select(OutboundJob))) is None
+        assert (await db.scalar(select(Job))) is None
 
 
 def test_backoff_grows_with_jitter_up_to_the_ceiling() -> None:
@@ -355,9 +356,9 @@ async def test_typing_in_a_conversation_one_may_not_see_is_refused_and_never_sen
     async with desk.app[keys.SESSIONS].begin() as db:
         row = await db.get(Conversation, conversation_id)
         assert row is not None
-        db.add(Department(id=1, name="Vendas"))
+        db.add(Department(id=5, name="Vendas"))
         await db.flush()
-        row.department_id = 1
+        row.department_id = 5
     outsider = await desk.user("attendant", departments=[2])
     response = await desk.client.post(
         f"/api/v1/conversations/{conversation_id}/typing",
@@ -407,7 +408,7 @@ async def test_two_workers_never_send_a_job_twice(
 
     async def all_sent() -> bool:
         async with first.app[keys.SESSIONS]() as db:
-            return await db.scalar(select(OutboundJob)) is None
+            return await db.scalar(select(Job)) is None
 
     await until(all_sent, limit_s=15)
     client_ids = [body["client_id"] for body in gateway.sent()]

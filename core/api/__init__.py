@@ -18,6 +18,7 @@ from core.api import (
     users,
 )
 from core.api.routing import Api
+from core.desk import api as desk
 
 APIS: list[Api] = [
     auth.api,
@@ -32,4 +33,5 @@ APIS: list[Api] = [
     knowledge.api,
     quick_replies.api,
     monitoring.api,
+    desk.api,
 ]

@@ -9,16 +9,19 @@ from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, field_validator,
 from sqlalchemy.exc import IntegrityError
 
 from core import gateway_client, keys
-from core.api.routing import Api, Call, RowId
+from core.api.routing import Api, Call
 from core.copilot.service import COPILOT
+from core.desk.changes import audience_of
+from core.desk.unit import DESK, publish
 from core.gateway_client import GATEWAY
 from core.inbox import queries
 from core.inbox.pagination import DEFAULT_LIMIT, MAX_LIMIT, Page, SortKey, decode_cursor
 from core.outbound import service as outbound_service
 from core.outbound.service import SendIn, queue_message
 from core.outbound.typing import TYPING
-from core.outbound.worker import OUTBOUND
-from core.realtime.bus import Audience, Notice, serialized
+from core.realtime.bus import Notice, serialized
+from core.realtime.topics import CONVERSATION_UPDATED, INBOX
+from core.storage.base import RowId
 from core.storage.models import Channel, Contact, Conversation, ConversationStatus, User
 from core.views import ConversationOut, MessageOut
 from sessions.commands import SetTyping
@@ -186,16 +189,15 @@ async def mark_conversation_read(call: Call[None, None]) -> ConversationOut:
         marked = await queries.mark_read(db, viewer, call.int_param("id"))
         out = ConversationOut.of(marked.conversation, marked.contact)
     if marked.changed:
-        conversation = marked.conversation
-        notice = Notice(
-            topic="inbox",
-            type="conversation.updated",
-            data=serialized(out),
-            audience=Audience(
-                department_id=conversation.department_id, assignee_id=conversation.assignee_id
-            ),
+        # Not a transition: only the unread count, shown to whom sees the conversation.
+        await publish(
+            call.request.app[keys.BUS],
+            [
+                Notice(
+                    INBOX, CONVERSATION_UPDATED, serialized(out), audience_of(marked.conversation)
+                )
+            ],
         )
-        await call.request.app[keys.BUS].publish([notice])
     if marked.receipt is not None:
         receipt = marked.receipt
         await gateway_client.mark_read(
@@ -222,10 +224,9 @@ async def send_message(call: Call[SendIn, None]) -> MessageOut:
     message and sends nothing more."""
     conversation_id = call.int_param("id")
     try:
-        async with call.db.begin() as db:
-            queued = await queue_message(db, call.me, conversation_id, call.body)
-            out = MessageOut.of(queued.message)
-            conversation = ConversationOut.of(queued.conversation, queued.contact)
+        queued = await call.request.app[DESK].run(
+            lambda db, changes: queue_message(db, changes, call.me, conversation_id, call.body)
+        )
     except IntegrityError:
         # The same client_id sent twice at once: the other request stored it.
         if call.body.client_id is None:
@@ -235,26 +236,9 @@ async def send_message(call: Call[SendIn, None]) -> MessageOut:
             if found is None:
                 raise
             return MessageOut.of(found)
-    if not queued.created:
-        return out
-    call.request.app[OUTBOUND].wake()
-    call.request.app[COPILOT].attendant_answered(conversation_id)
-    audience = Audience(
-        department_id=queued.conversation.department_id,
-        assignee_id=queued.conversation.assignee_id,
-    )
-    await call.request.app[keys.BUS].publish(
-        [
-            Notice(
-                f"conversation:{conversation_id}",
-                "message.created",
-                serialized(out),
-                audience,
-            ),
-            Notice("inbox", "conversation.updated", serialized(conversation), audience),
-        ]
-    )
-    return out
+    if queued.created:
+        call.request.app[COPILOT].attendant_answered(conversation_id)
+    return MessageOut.of(queued.message)
 
 
 class TypingIn(BaseModel):

@@ -16,10 +16,11 @@ from aiohttp import web
 
 from core import keys
 from core.copilot.service import COPILOT
+from core.desk.unit import publish
 from core.inbox.ingest import ingest_batch
 from core.inbox.intake import parse_batch
+from core.jobs import JOBS
 from core.monitoring import MONITOR
-from core.realtime.bus import Bus, Notice
 from core.settings import Settings
 from sessions.signing import HEADER, BadSignature, verify
 from zapdesk.errors import PayloadTooLarge, Unauthorized
@@ -62,7 +63,8 @@ async def receive_events(request: web.Request) -> web.StreamResponse:
         duplicates=outcome.duplicates,
         ms=round((time.perf_counter() - started) * 1000, 1),
     )
-    await _publish(app[keys.BUS], outcome.notices)
+    app[JOBS].wanted(outcome.jobs)
+    await publish(app[keys.BUS], outcome.notices)
     app[COPILOT].after_ingest(outcome.notices)  # drafts replies in the background
     return response
 
@@ -89,13 +91,3 @@ def _check_signature(settings: Settings, header: str | None, body: bytes) -> Non
     except BadSignature as exc:
         log.warning("events_refused", reason=str(exc))
         raise BadSignatureError(str(exc)) from None
-
-
-async def _publish(bus: Bus, notices: list[Notice]) -> None:
-    if not notices:
-        return
-    try:
-        await bus.publish(notices)
-    except Exception:
-        # Stored and acknowledged already: clients catch up by resync, the batch is not redone.
-        log.exception("publish_failed", notices=len(notices))

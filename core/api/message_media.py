@@ -38,7 +38,7 @@ async def _visible_media(call: Call[None, None], message_id: int) -> dict[str, A
         conversation = (
             None if message is None else await db.get(Conversation, message.conversation_id)
         )
-    if message is None or conversation is None or not viewer.may_see(conversation):
+    if message is None or conversation is None or not viewer.sees_conversation(conversation):
         raise NotFound(f"No message {message_id}.", details={"message_id": message_id})
     media = message.media or {}
     if not KEY.fullmatch(str(media.get("key") or "")):

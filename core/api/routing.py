@@ -14,10 +14,10 @@ from __future__ import annotations
 import re
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Annotated, Any, Generic, TypeVar
+from typing import Any, Generic, TypeVar
 
 from aiohttp import web
-from pydantic import BaseModel, Field, TypeAdapter
+from pydantic import BaseModel, TypeAdapter
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from core import keys
@@ -41,9 +41,6 @@ ADMIN = frozenset({Role.ADMIN})
 
 _PARAM = re.compile(r"{(\w+)}")
 _ID = re.compile(r"[0-9]{1,19}")
-
-# A row id in a query or a body: ours are positive and fit a BigId column.
-RowId = Annotated[int, Field(ge=1, le=MAX_ID)]
 
 
 @dataclass

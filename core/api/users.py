@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Collection
 from datetime import UTC, datetime
 
 import structlog
@@ -11,10 +10,12 @@ from sqlalchemy import delete, exists, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
-from core.api.routing import ADMIN, Api, Call, RowId
+from core.api.routing import ADMIN, Api, Call
 from core.auth import refresh
 from core.auth.accounts import MIN_PASSWORD, create_user
 from core.auth.passwords import hash_password
+from core.desk.departments import departments_of
+from core.storage.base import RowId
 from core.storage.models import Department, Role, User, department_members
 from core.views import UserOut
 from zapdesk.errors import Conflict, NotFound, ValidationFailed
@@ -51,18 +52,6 @@ class PasswordReset(BaseModel):
 
 
 # Queries and changes (take a session; the handlers below own the unit of work).
-
-
-async def departments_of(session: AsyncSession, user_ids: Collection[int]) -> dict[int, list[int]]:
-    rows = await session.execute(
-        select(department_members.c.user_id, department_members.c.department_id).where(
-            department_members.c.user_id.in_(user_ids)
-        )
-    )
-    found: dict[int, list[int]] = {user_id: [] for user_id in user_ids}
-    for user_id, department_id in rows:
-        found[user_id].append(department_id)
-    return found
 
 
 async def user_out(session: AsyncSession, user: User) -> UserOut:

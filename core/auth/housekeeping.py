@@ -8,8 +8,6 @@ several replicas each sweeps, harmlessly.
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 from datetime import UTC, datetime, timedelta
 
 import structlog
@@ -19,6 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from core.auth.throttle import Limits
 from core.settings import AuthSettings
 from core.storage.models import LoginAttempt, RefreshToken
+from zapdesk.tasks import Worker
 
 log = structlog.get_logger("core.auth")
 
@@ -40,32 +39,19 @@ async def sweep(session: AsyncSession, rules: AuthSettings, now: datetime) -> tu
     return attempts.rowcount, tokens.rowcount
 
 
-class AuthHousekeeping:
+class AuthHousekeeping(Worker):
     """The sweeping loop of one replica, owned by a cleanup context."""
 
+    name = "auth-housekeeping"
+
     def __init__(self, sessions: async_sessionmaker[AsyncSession], rules: AuthSettings) -> None:
+        super().__init__(SWEEP_EVERY.total_seconds(), first_delay_s=SWEEP_FIRST.total_seconds())
         self._sessions = sessions
         self._rules = rules
-        self._task: asyncio.Task[None] | None = None
 
-    def start(self) -> None:
-        self._task = asyncio.create_task(self._run(), name="auth-housekeeping")
-
-    async def stop(self) -> None:
-        task, self._task = self._task, None
-        if task is not None:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
-
-    async def _run(self) -> None:
-        await asyncio.sleep(SWEEP_FIRST.total_seconds())
-        while True:
-            try:
-                async with self._sessions.begin() as session:
-                    attempts, tokens = await sweep(session, self._rules, datetime.now(UTC))
-                if attempts or tokens:
-                    log.info("auth_swept", login_attempts=attempts, refresh_tokens=tokens)
-            except Exception:
-                log.exception("auth_sweep_failed")  # the next sweep tries again
-            await asyncio.sleep(SWEEP_EVERY.total_seconds())
+    async def run_once(self) -> bool:
+        async with self._sessions.begin() as session:
+            attempts, tokens = await sweep(session, self._rules, datetime.now(UTC))
+        if attempts or tokens:
+            log.info("auth_swept", login_attempts=attempts, refresh_tokens=tokens)
+        return False  # the next sweep after SWEEP_EVERY

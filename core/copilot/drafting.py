@@ -23,8 +23,14 @@ from core.copilot.prompt import chat_messages, checked
 from core.copilot.providers import CopilotFailure, DraftRequest, Provider, Usage
 from core.copilot.text import estimate_tokens
 from core.copilot.views import SuggestionOut
-from core.inbox.notices import audience_of, conversation_topic
+from core.desk.changes import audience_of
 from core.realtime.bus import Audience, Bus, Notice, serialized
+from core.realtime.topics import (
+    SUGGESTION_CREATED,
+    SUGGESTION_DELTA,
+    SUGGESTION_UPDATED,
+    conversation_topic,
+)
 from core.settings import CopilotSettings
 from core.storage.base import utcnow
 from core.storage.models import Conversation, Suggestion, SuggestionOutcome, SuggestionState
@@ -84,7 +90,7 @@ class Drafter:
             job.result = await self.finish(
                 suggestion_id,
                 audience,
-                "suggestion.updated",
+                SUGGESTION_UPDATED,
                 # Nothing to suggest for a message nobody asked about: stored (the stats count
                 # it), not shown; the UI simply has no draft.
                 publish=requested or failure.code != NOTHING_TO_SUGGEST,
@@ -96,7 +102,7 @@ class Drafter:
             await self.finish(
                 suggestion_id,
                 audience,
-                "suggestion.updated",
+                SUGGESTION_UPDATED,
                 state=SuggestionState.CANCELLED,
             )
             raise
@@ -105,7 +111,7 @@ class Drafter:
             job.result = await self.finish(
                 suggestion_id,
                 audience,
-                "suggestion.updated",
+                SUGGESTION_UPDATED,
                 state=SuggestionState.FAILED,
                 error_code="internal_error",
                 error="The copilot failed unexpectedly.",
@@ -119,7 +125,7 @@ class Drafter:
             job.result = await self.finish(
                 suggestion_id,
                 audience,
-                "suggestion.created",
+                SUGGESTION_CREATED,
                 state=SuggestionState.READY,
                 text=text,
                 tokens_in=usage.tokens_in,
@@ -198,7 +204,7 @@ class Drafter:
             "delta": "".join(parts),
         }
         await self._publish(
-            Notice(conversation_topic(conversation_id), "suggestion.delta", data, audience)
+            Notice(conversation_topic(conversation_id), SUGGESTION_DELTA, data, audience)
         )
 
     async def finish(

@@ -27,14 +27,16 @@ from core.copilot.providers import Provider
 from core.copilot.views import SuggestionOut
 from core.realtime import protocol
 from core.realtime.bus import Bus, Notice, Subscription
+from core.realtime.topics import MESSAGE_CREATED, SUGGESTION_UPDATED, TYPING_OFF, TYPING_ON
 from core.settings import CopilotSettings
 from core.storage.models import Suggestion, SuggestionState
 from zapdesk.errors import Conflict
+from zapdesk.tasks import TaskSet
 
 log = structlog.get_logger("core.copilot")
 
 SHUTDOWN_TIMEOUT_S = 5.0
-_WATCHED = frozenset({"message.created", "typing.on", "typing.off"})
+_WATCHED = frozenset({MESSAGE_CREATED, TYPING_ON, TYPING_OFF})
 
 
 class CopilotDisabled(Conflict):
@@ -67,7 +69,7 @@ class CopilotService:
         self.knowledge = KnowledgeBase()
         self.breaker = Breaker(settings.breaker_failures, settings.breaker_cooldown_s)
         self._jobs: dict[int, Job] = {}
-        self._tasks: set[asyncio.Task[Any]] = set()
+        self._tasks = TaskSet("copilot_task_failed")
         self._drafter = Drafter(db, bus, settings, self.provider, self.knowledge, self.breaker)
         self._closing = False
 
@@ -91,10 +93,10 @@ class CopilotService:
             conversation_id = protocol.conversation_id(notice.topic)
             if conversation_id is None:
                 continue
-            if notice.type == "message.created" and notice.data.get("direction") == "inbound":
+            if notice.type == MESSAGE_CREATED and notice.data.get("direction") == "inbound":
                 self.schedule(conversation_id)
-            elif notice.type in ("typing.on", "typing.off"):
-                self._typing(conversation_id, notice.type == "typing.on")
+            elif notice.type in (TYPING_ON, TYPING_OFF):
+                self._typing(conversation_id, notice.type == TYPING_ON)
 
     def start(self) -> None:
         """Follows the bus, where every replica's changes arrive: an answer from the company
@@ -115,12 +117,12 @@ class CopilotService:
                         log.exception("copilot_notice_failed", type=notice.type)
 
     def _seen(self, conversation_id: int, notice: Notice) -> None:
-        if notice.type == "message.created":
+        if notice.type == MESSAGE_CREATED:
             data = notice.data
             if data.get("direction") == "outbound" and data.get("author_type") in HUMAN:
                 self.attendant_answered(conversation_id)
             return
-        self._typing(conversation_id, notice.type == "typing.on")
+        self._typing(conversation_id, notice.type == TYPING_ON)
 
     def _typing(self, conversation_id: int, typing: bool) -> None:
         job = self._jobs.get(conversation_id)
@@ -170,7 +172,7 @@ class CopilotService:
                 self._drafter.finish(
                     stopped.suggestion_id,
                     None,
-                    "suggestion.updated",
+                    SUGGESTION_UPDATED,
                     state=SuggestionState.CANCELLED,
                 ),
                 f"copilot-cancel-{conversation_id}",
@@ -211,11 +213,7 @@ class CopilotService:
     async def close(self) -> None:
         """Cancels every draft (each is stored as cancelled) and waits for them."""
         self._closing = True
-        tasks = list(self._tasks)
-        for task in tasks:
-            task.cancel()
-        if tasks:
-            await asyncio.wait(tasks, timeout=SHUTDOWN_TIMEOUT_S)
+        await self._tasks.cancel(SHUTDOWN_TIMEOUT_S)
         await self.provider.close()
 
     def _stop(self, conversation_id: int) -> Job | None:
@@ -225,16 +223,7 @@ class CopilotService:
         return job
 
     def _spawn(self, coroutine: Coroutine[Any, Any, Any], name: str) -> asyncio.Task[Any]:
-        task = asyncio.create_task(coroutine, name=name)
-        self._tasks.add(task)
-
-        def done(finished: asyncio.Task[Any]) -> None:
-            self._tasks.discard(finished)
-            if not finished.cancelled() and finished.exception() is not None:
-                log.error("copilot_task_failed", task=name, exc_info=finished.exception())
-
-        task.add_done_callback(done)
-        return task
+        return self._tasks.spawn(coroutine, name)
 
     async def _draft(
         self, job: Job, conversation_id: int, delay_s: float, requested_by: int | None

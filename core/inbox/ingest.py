@@ -23,16 +23,20 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 import structlog
-from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from core.desk.changes import Changes
+from core.desk.departments import default_department
+from core.desk.unit import retriable
 from core.inbox import messages, snapshot
 from core.inbox.channels import channels_for, record_status
 from core.inbox.contacts import ContactBook, identities_of
 from core.inbox.lifecycle import Lifecycle
-from core.inbox.notices import Changes
 from core.inbox.text import REVOKED_PREVIEW, preview
+from core.jobs import Wanted
 from core.realtime.bus import Notice
+from core.realtime.topics import TYPING_OFF, TYPING_ON
 from core.storage.models import Channel
 from core.storage.rows import ContactRow, ConversationRow, MessageRow, insert_rows, store_changes
 from sessions.events import (
@@ -56,8 +60,6 @@ log = structlog.get_logger("core.inbox.ingest")
 ATTEMPTS = 3
 # A typing indicator older than this is history, not news (a redelivered batch).
 PRESENCE_FRESH = timedelta(seconds=30)
-# Lost races and deadlocks between concurrent batches: the batch is simply applied again.
-_RETRY_SQLSTATES = frozenset({"40001", "40P01", "23505"})
 
 
 class Effect(enum.Enum):
@@ -71,6 +73,7 @@ class Outcome:
     accepted: int
     duplicates: int
     notices: list[Notice]
+    jobs: list[Wanted]
 
 
 @dataclass
@@ -89,17 +92,10 @@ async def ingest_batch(
             async with sessions.begin() as db:
                 return await BatchIngest(db, events, reopen_window).run()
         except DBAPIError as exc:
-            if attempt == ATTEMPTS or not _retriable(exc):
+            if attempt == ATTEMPTS or not retriable(exc):
                 raise
             log.warning("ingest_retry", attempt=attempt, error=type(exc.orig).__name__)
     raise AssertionError("unreachable")  # pragma: no cover
-
-
-def _retriable(exc: DBAPIError) -> bool:
-    if isinstance(exc, IntegrityError | OperationalError):
-        return True
-    code = getattr(exc.orig, "sqlstate", None) or getattr(exc.orig, "pgcode", None)
-    return code in _RETRY_SQLSTATES
 
 
 class BatchIngest:
@@ -131,8 +127,10 @@ class BatchIngest:
         self._snap = snap
         self._conversations = snap.conversations
         loaded = list(dict.fromkeys([*snap.messages.values(), *snap.by_client.values()]))
+        talk = any(isinstance(e, MessageReceivedEvent | MessageSentEvent) for e in self._events)
+        default = await default_department(db) if talk else None
         self._lifecycle = Lifecycle(
-            db, self._changes, self._window, snap.conversations.values(), loaded
+            db, self._changes, self._window, snap.conversations.values(), loaded, default
         )
         self._book = ContactBook(db, snap.owners, self._lifecycle.absorb)
 
@@ -140,7 +138,7 @@ class BatchIngest:
         await self._book.store()
         self._converse()
         await self._lifecycle.store_new()
-        await self._lifecycle.write_audit()
+        await self._changes.write(db)  # the transitions' audit lines and the jobs they need
         for conversation in self._placed.values():
             self._conversations[conversation.id] = conversation  # type: ignore[index]
         for index, event in enumerate(self._events):
@@ -152,7 +150,7 @@ class BatchIngest:
 
         notices = await self._changes.notices(db, self._book.known(), self._conversations)
         duplicates = self._effects.count(Effect.DUPLICATE)
-        return Outcome(len(self._events) - duplicates, duplicates, notices)
+        return Outcome(len(self._events) - duplicates, duplicates, notices, self._changes.enqueued)
 
     # Pass 1: who everyone is.
 
@@ -342,7 +340,7 @@ class BatchIngest:
         if conversation is None:
             return Effect.IGNORED
         state = event.data.state
-        kind = "typing.off" if state is PresenceState.PAUSED else "typing.on"
+        kind = TYPING_OFF if state is PresenceState.PAUSED else TYPING_ON
         data = {"conversation_id": conversation.id, "contact_id": contact.id, "state": state.value}
         self._changes.typing_changed(conversation, kind, data)
         return Effect.APPLIED

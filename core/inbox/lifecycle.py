@@ -11,54 +11,28 @@ Messages typed on the business phone never reopen anything.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
-from typing import Any
+from datetime import datetime, timedelta
 
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from core.inbox.notices import Changes
-from core.storage.models import (
-    ActorType,
-    Channel,
-    Conversation,
-    ConversationStatus,
-    EventKind,
-    Message,
-)
-from core.storage.rows import AuditRow, ContactRow, ConversationRow, MessageRow, insert_rows
+from core.desk.changes import Changes
+from core.desk.machine import CONTACT, ENDED, SYSTEM, Actor, Machine
+from core.storage.models import Channel, Conversation, ConversationStatus, Message
+from core.storage.rows import ContactRow, ConversationRow, MessageRow, insert_rows
 
-ENDED = frozenset({ConversationStatus.RESOLVED, ConversationStatus.CLOSED})
 Key = tuple[int, int]  # (contact_id, channel_id)
 
 
-def first_status(channel: Channel) -> ConversationStatus:
-    """Where a new conversation starts: with the bot (greeting and menu).
-
-    Routing (the bot, departments and queues) takes over from here; this is its entry point.
-    """
-    return ConversationStatus.BOT
-
-
-def reopened_status(conversation: ConversationRow) -> ConversationStatus:
-    """Back to whoever had it: the attendant, else the department's queue, else the bot."""
-    if conversation.assignee_id is not None:
-        return ConversationStatus.OPEN
-    if conversation.department_id is not None:
-        return ConversationStatus.QUEUED
-    return ConversationStatus.BOT
-
-
-@dataclass
-class _Audit:
-    conversation: ConversationRow
-    kind: EventKind
-    actor: ActorType
-    from_status: ConversationStatus | None
-    to_status: ConversationStatus | None
-    reason: str
-    data: dict[str, Any] = field(default_factory=dict)
+def first_place(
+    channel: Channel, default_department: int | None
+) -> tuple[ConversationStatus, int | None]:
+    """Where a new conversation starts: in the queue of the number's department (or the
+    default one). The bot, when a number has one, takes over from here."""
+    department = channel.department_id or default_department
+    if department is None:
+        return ConversationStatus.BOT, None
+    return ConversationStatus.QUEUED, department
 
 
 class Lifecycle:
@@ -71,15 +45,17 @@ class Lifecycle:
         window: timedelta,
         conversations: Iterable[ConversationRow],
         messages: Iterable[MessageRow] = (),
+        default_department: int | None = None,
     ) -> None:
         self._db = db
         self._changes = changes
+        self._machine = Machine(changes)
         self._window = window
+        self._default_department = default_department
         self._all: dict[ConversationRow, None] = dict.fromkeys(conversations)
         self._messages = messages  # the batch's loaded messages: a merge may move them
         self._active: dict[Key, ConversationRow] = {}
         self._latest: dict[Key, ConversationRow] = {}
-        self._audits: list[_Audit] = []
         self._reindex()
 
     def _reindex(self) -> None:
@@ -102,28 +78,35 @@ class Lifecycle:
         key = (contact.key, channel.id)
         active = self._active.get(key)
         if active is not None:
+            if inbound and active.status is ConversationStatus.PENDING:
+                self._machine.resume(active, CONTACT, "the customer answered")
             return active
         latest = self._latest.get(key)
         if not inbound:
             # Typed on the phone: continue the history quietly, start one only if there is none.
-            return latest or self._start(contact, channel, at, ActorType.SYSTEM)
-        if latest is not None and self._within_window(latest, at):
-            self._reopen(latest)
+            return latest or self._start(contact, channel, at, SYSTEM)
+        if (
+            latest is not None
+            and latest.status is ConversationStatus.RESOLVED
+            and self._within_window(latest, at)
+        ):
+            self._machine.reopen(latest, CONTACT, "reopened by a new message")
+            self._active[key] = latest
             return latest
-        return self._start(contact, channel, at, ActorType.CONTACT)
+        return self._start(contact, channel, at, CONTACT)
 
     def _within_window(self, conversation: ConversationRow, at: datetime) -> bool:
         ended_at = conversation.resolved_at or conversation.updated_at
         return at - ended_at <= self._window
 
     def _start(
-        self, contact: ContactRow, channel: Channel, at: datetime, actor: ActorType
+        self, contact: ContactRow, channel: Channel, at: datetime, actor: Actor
     ) -> ConversationRow:
-        status = first_status(channel)
+        status, department = first_place(channel, self._default_department)
         conversation = ConversationRow(
             channel_id=channel.id,
             contact_id=contact.key,
-            department_id=channel.department_id,
+            department_id=department,
             assignee_id=None,
             status=status,
             unread_count=0,
@@ -133,27 +116,9 @@ class Lifecycle:
         self._all[conversation] = None
         key = (contact.key, channel.id)
         self._active[key] = self._latest[key] = conversation
-        self._changes.conversation_created(conversation)
-        reason = "first message" if actor is ActorType.CONTACT else "sent from the phone"
-        self._audits.append(_Audit(conversation, EventKind.CREATED, actor, None, status, reason))
+        reason = "first message" if actor is CONTACT else "sent from the phone"
+        self._machine.start(conversation, actor, reason)
         return conversation
-
-    def _reopen(self, conversation: ConversationRow) -> None:
-        before, after = conversation.status, reopened_status(conversation)
-        conversation.status = after
-        conversation.resolved_at = None
-        self._active[(conversation.contact_id, conversation.channel_id)] = conversation
-        self._changes.conversation_updated(conversation)
-        self._audits.append(
-            _Audit(
-                conversation,
-                EventKind.STATUS_CHANGED,
-                ActorType.CONTACT,
-                before,
-                after,
-                "reopened by a new message",
-            )
-        )
 
     async def absorb(self, survivor: ContactRow, loser: ContactRow) -> None:
         """After a contact merge: the loser's conversations become the survivor's, and where
@@ -205,20 +170,12 @@ class Lifecycle:
         if drop.last_message_at > keep.last_message_at:
             keep.last_message_at = drop.last_message_at
             keep.last_message_preview = drop.last_message_preview
-        before = drop.status
-        drop.status = ConversationStatus.CLOSED
         drop.unread_count = 0
-        drop.resolved_at = datetime.now(UTC)
-        self._audits.append(
-            _Audit(
-                drop,
-                EventKind.STATUS_CHANGED,
-                ActorType.SYSTEM,
-                before,
-                ConversationStatus.CLOSED,
-                f"contacts merged: continued in conversation {keep.id}",
-                {"merged_into": keep.id},
-            )
+        self._machine.close(
+            drop,
+            SYSTEM,
+            f"contacts merged: continued in conversation {keep.id}",
+            {"merged_into": keep.id},
         )
 
     def conversations(self) -> Iterable[ConversationRow]:
@@ -229,21 +186,3 @@ class Lifecycle:
         # One new conversation per contact and channel at most: that pair tells them apart.
         new = [c for c in self._all if c.id is None]
         await insert_rows(self._db, new, key=("contact_id", "channel_id"))
-
-    async def write_audit(self) -> None:
-        """Inserts the audit events of this batch (after ``store_new``: they need the ids)."""
-        rows = []
-        for audit in self._audits:
-            rows.append(
-                AuditRow(
-                    conversation_id=audit.conversation.key,
-                    kind=audit.kind,
-                    actor_type=audit.actor,
-                    from_status=audit.from_status,
-                    to_status=audit.to_status,
-                    reason=audit.reason,
-                    data=audit.data,
-                )
-            )
-        self._audits.clear()
-        await insert_rows(self._db, rows, ids=False)

@@ -24,7 +24,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql import column, table
 from sqlalchemy.sql.expression import ColumnClause
 
-from core.auth.visibility import may_see
+from core.auth import visibility
+from core.auth.visibility import Viewer
 from core.inbox.pagination import Page, SortKey, older_than, page_of
 from core.storage.models import (
     Channel,
@@ -35,9 +36,7 @@ from core.storage.models import (
     IdentityKind,
     Message,
     MessageStatus,
-    Role,
     User,
-    department_members,
 )
 from zapdesk.errors import NotFound
 
@@ -52,35 +51,8 @@ MESSAGES_FTS = table("messages_fts", column("rowid"))
 _PHONE_LIKE = re.compile(r"^[\d\s()+.-]+$")
 
 
-@dataclass(frozen=True)
-class Viewer:
-    """Who is asking, with what it takes to decide what they may see."""
-
-    user_id: int
-    role: Role
-    department_ids: frozenset[int]
-
-    @property
-    def sees_all(self) -> bool:
-        return self.role is not Role.ATTENDANT
-
-    def may_see(self, conversation: Conversation) -> bool:
-        return may_see(
-            self.role,
-            self.user_id,
-            self.department_ids,
-            conversation.department_id,
-            conversation.assignee_id,
-        )
-
-
 async def viewer_of(db: AsyncSession, user: User) -> Viewer:
-    if user.role is not Role.ATTENDANT:
-        return Viewer(user.id, user.role, frozenset())
-    rows = await db.scalars(
-        select(department_members.c.department_id).where(department_members.c.user_id == user.id)
-    )
-    return Viewer(user.id, user.role, frozenset(rows))
+    return await visibility.viewer_of(db, user.id, user.role)
 
 
 def visible_conversations(viewer: Viewer) -> ColumnElement[bool]:
@@ -94,8 +66,9 @@ def visible_conversations(viewer: Viewer) -> ColumnElement[bool]:
 
 
 def visible_contacts(viewer: Viewer) -> ColumnElement[bool]:
-    """An attendant sees a contact through a conversation they may see."""
-    if viewer.sees_all:
+    """Supervisors and admins see the whole directory; an attendant sees a contact through a
+    conversation they may see."""
+    if viewer.is_staff:
         return true()
     return (
         select(Conversation.id)
@@ -247,7 +220,7 @@ async def get_conversation(
             .where(Conversation.id == conversation_id)
         )
     ).first()
-    if row is None or not viewer.may_see(row[0]):
+    if row is None or not viewer.sees_conversation(row[0]):
         raise NotFound(
             f"No conversation {conversation_id}.", details={"conversation_id": conversation_id}
         )
@@ -374,7 +347,7 @@ async def get_contact(
             .limit(RECENT_CONVERSATIONS)
         )
     )
-    if contact is None or not (viewer.sees_all or conversation_ids):
+    if contact is None or not (viewer.is_staff or conversation_ids):
         raise NotFound(f"No contact {contact_id}.", details={"contact_id": contact_id})
     return contact, conversation_ids
 

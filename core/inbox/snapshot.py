@@ -15,8 +15,8 @@ from sqlalchemy import and_, bindparam, func, or_, select
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from core.desk.machine import ENDED
 from core.inbox.contacts import canonical, contacts_by_jid, identities_of
-from core.inbox.lifecycle import ENDED
 from core.inbox.sql import among, chunked
 from core.storage.models import Channel
 from core.storage.rows import ContactRow, ConversationRow, MessageRow, rows_of

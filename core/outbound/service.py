@@ -1,21 +1,24 @@
-"""Queueing an attendant's message: the pending message and its job, in one transaction."""
+"""Queueing a message from the company: the pending message and its send job, in one unit."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import selectinload
 
+from core.desk.changes import Changes
+from core.desk.machine import Actor, Machine
+from core.desk.unit import load
 from core.inbox import queries
 from core.inbox.messages import show_in_conversation
 from core.media import kind_of
-from core.storage.base import MAX_ID
+from core.storage.base import MAX_ID, utcnow
 from core.storage.models import (
     Contact,
-    Conversation,
     ConversationStatus,
     Direction,
     MediaFile,
@@ -24,8 +27,7 @@ from core.storage.models import (
     MessageType,
     User,
 )
-from core.storage.models.conversation import ActorType, ConversationEvent, EventKind
-from core.storage.models.outbound import OutboundJob
+from core.storage.rows import ConversationRow, MessageRow, insert_rows
 from sessions.ids import new_ulid
 from zapdesk.errors import Conflict, NotFound, ValidationFailed
 
@@ -57,11 +59,13 @@ class SendIn(BaseModel):
         return self
 
 
+SEND = "send"  # the job that sends one message (key: its id); core.outbound.sender runs it
+
+
 @dataclass
 class Queued:
-    message: Message
-    conversation: Conversation
-    contact: Contact
+    message: MessageRow | Message
+    conversation: ConversationRow
     created: bool  # False: a repeated client_id, answered with the first message
 
 
@@ -84,49 +88,89 @@ async def load_contact(db: AsyncSession, contact_id: int) -> Contact:
     return contact
 
 
-async def queue_message(db: AsyncSession, user: User, conversation_id: int, body: SendIn) -> Queued:
+async def queue_message(
+    db: AsyncSession, changes: Changes, user: User, conversation_id: int, body: SendIn
+) -> Queued:
+    """An attendant's message, stored pending with its send job (in the caller's unit)."""
     viewer = await queries.viewer_of(db, user)
-    conversation, _ = await queries.get_conversation(db, viewer, conversation_id)
+    conversation = await load(db, conversation_id)
+    if not viewer.sees_conversation(conversation):
+        raise NotFound(
+            f"No conversation {conversation_id}.", details={"conversation_id": conversation_id}
+        )
     if body.client_id is not None:
-        found = await existing(db, body.client_id, conversation.id)
+        found = await existing(db, body.client_id, conversation.key)
         if found is not None:
-            return Queued(
-                found, conversation, await load_contact(db, conversation.contact_id), False
-            )
-    message = Message(
-        conversation_id=conversation.id,
-        channel_id=conversation.channel_id,
-        client_id=body.client_id or new_ulid(),
-        direction=Direction.OUTBOUND,
-        author_type=ActorType.USER,
-        author_user_id=user.id,
-        type=MessageType.TEXT,
-        body=(body.text or "").strip(),
-        quoted_wa_message_id=await _quoted(db, conversation.id, body.quoted_message_id),
-        status=MessageStatus.PENDING,
-        reactions={},
+            return Queued(found, conversation, False)
+    message = await queue(
+        db,
+        changes,
+        conversation,
+        body.text or "",
+        author=Actor.user(user.id),
+        client_id=body.client_id,
+        quoted=await _quoted(db, conversation.key, body.quoted_message_id),
+        media=await _media(db, body.media_id),
     )
-    if body.media_id is not None:
-        media = await db.get(MediaFile, body.media_id)
-        if media is None:
-            raise ValidationFailed(
-                f"media_id: no upload {body.media_id}.", details={"media_id": body.media_id}
-            )
-        message.type = MessageType(kind_of(media.mime).value)
-        message.media = {
-            "id": media.id,
-            "mime": media.mime,
-            "size": media.size,
-            "filename": media.filename,
-            "sha256": media.sha256,
-        }
-    db.add(message)
-    await db.flush()
-    db.add(OutboundJob(message_id=message.id))
+    if conversation.status in TAKEN_ON_ANSWER and conversation.assignee_id is None:
+        # Answering a queued (or bot) conversation gives it to whoever answered.
+        Machine(changes).assign(conversation, user.id, Actor.user(user.id), "answered")
+    return Queued(message, conversation, True)
+
+
+async def queue(
+    db: AsyncSession,
+    changes: Changes,
+    conversation: ConversationRow,
+    text: str,
+    *,
+    author: Actor,
+    client_id: str | None = None,
+    quoted: str | None = None,
+    media: dict[str, Any] | None = None,
+) -> MessageRow:
+    """A message from the company (an attendant, the bot), stored pending with the job that
+    sends it: durable before it is sent, never lost in between."""
+    kind = MessageType.TEXT if media is None else MessageType(kind_of(media["mime"]).value)
+    message = MessageRow(
+        conversation_id=conversation.key,
+        channel_id=conversation.channel_id,
+        wa_message_id=None,
+        client_id=client_id or new_ulid(),
+        direction=Direction.OUTBOUND,
+        author_type=author.type,
+        author_user_id=author.user_id,
+        type=kind,
+        body=text.strip(),
+        media=media,
+        quoted_wa_message_id=quoted,
+        reactions={},
+        status=MessageStatus.PENDING,
+        error=None,
+        sent_at=None,
+        created_at=utcnow(),
+    )
+    await insert_rows(db, [message])
+    changes.enqueue(SEND, message.key)
     show_in_conversation(conversation, message)
-    _take(db, conversation, user)
-    await db.flush()
-    return Queued(message, conversation, await load_contact(db, conversation.contact_id), True)
+    changes.message_created(message)
+    changes.conversation_updated(conversation)
+    return message
+
+
+async def _media(db: AsyncSession, media_id: str | None) -> dict[str, Any] | None:
+    if media_id is None:
+        return None
+    media = await db.get(MediaFile, media_id)
+    if media is None:
+        raise ValidationFailed(f"media_id: no upload {media_id}.", details={"media_id": media_id})
+    return {
+        "id": media.id,
+        "mime": media.mime,
+        "size": media.size,
+        "filename": media.filename,
+        "sha256": media.sha256,
+    }
 
 
 async def _quoted(db: AsyncSession, conversation_id: int, message_id: int | None) -> str | None:
@@ -139,33 +183,3 @@ async def _quoted(db: AsyncSession, conversation_id: int, message_id: int | None
             details={"quoted_message_id": message_id},
         )
     return quoted.wa_message_id
-
-
-def _take(db: AsyncSession, conversation: Conversation, user: User) -> None:
-    """Answering a queued (or bot) conversation opens it, assigned to whoever answered when it
-    had nobody, each change audited."""
-    if conversation.status not in TAKEN_ON_ANSWER:
-        return
-    if conversation.assignee_id is None:
-        conversation.assignee_id = user.id
-        db.add(
-            ConversationEvent(
-                conversation_id=conversation.id,
-                kind=EventKind.ASSIGNED,
-                actor_type=ActorType.USER,
-                actor_user_id=user.id,
-                data={"assignee_id": user.id},
-            )
-        )
-    db.add(
-        ConversationEvent(
-            conversation_id=conversation.id,
-            kind=EventKind.STATUS_CHANGED,
-            actor_type=ActorType.USER,
-            actor_user_id=user.id,
-            from_status=conversation.status,
-            to_status=ConversationStatus.OPEN,
-            data={},
-        )
-    )
-    conversation.status = ConversationStatus.OPEN

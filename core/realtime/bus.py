@@ -20,15 +20,15 @@ from pydantic_core import from_json, to_json
 
 @dataclass(frozen=True)
 class Audience:
-    """Who may see a notice besides supervisors and admins (who see everything).
-
-    Attendants see conversations of their departments, those assigned to them, and
-    conversations with no department yet (the bot or the general queue).
+    """Who may see a notice besides admins (who see everything): the conversation's department
+    and assignee (``core.auth.visibility``), and for a conversation that just moved, where it
+    was (``was``: department, assignee), so that whoever saw it there sees it go.
     """
 
     department_id: int | None = None
     assignee_id: int | None = None
     user_id: int | None = None  # a personal notice (topic "me"): only this user
+    was: tuple[int | None, int | None] | None = None
 
 
 @dataclass(frozen=True)

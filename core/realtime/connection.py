@@ -14,7 +14,7 @@ import struct
 import structlog
 from aiohttp import web
 
-from core.realtime.access import Viewer
+from core.auth.visibility import Viewer
 from core.realtime.bus import Envelope, Notice
 
 log = structlog.get_logger("core.realtime")

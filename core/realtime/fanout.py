@@ -14,26 +14,37 @@ from __future__ import annotations
 
 import asyncio
 from collections import Counter
-from collections.abc import Coroutine, Iterable
+from collections.abc import Awaitable, Callable, Coroutine, Iterable
 from typing import Any
 
 import structlog
 
-from core.realtime.bus import Bus, Envelope, Subscription
+from core.auth.visibility import Viewer
+from core.realtime.bus import Bus, Envelope, Notice, Subscription
 from core.realtime.config import RealtimeConfig
 from core.realtime.connection import Connection, Item, framed, text_frame
 from core.realtime.protocol import notice_frame, resync_frame
+from core.realtime.topics import ACCESS_CHANGED, INTERNAL
+from zapdesk.tasks import TaskSet
 
 log = structlog.get_logger("core.realtime")
 
 TOO_SLOW = 1013  # "try again later": the client may reconnect and resume
 GOING_AWAY = 1001
+POLICY = 1008  # the account may no longer follow anything
+
+
+ViewerLoader = Callable[[int], Awaitable[Viewer | None]]
 
 
 class Hub:
-    def __init__(self, bus: Bus, config: RealtimeConfig) -> None:
+    def __init__(
+        self, bus: Bus, config: RealtimeConfig, load_viewer: ViewerLoader | None = None
+    ) -> None:
         self.bus = bus
         self.config = config
+        # A user's rights now (None: no longer active), for sockets open when they change.
+        self.load_viewer = load_viewer
         self.open: set[Connection] = set()
         self.closing = False
         self.head = 0  # the last seq fanned out
@@ -42,7 +53,7 @@ class Hub:
         self._unanchored: set[Connection] = set()
         self._online: Counter[int] = Counter()
         self._fanout: asyncio.Task[None] | None = None
-        self._tasks: set[asyncio.Task[Any]] = set()
+        self._tasks = TaskSet()
 
     # Lifecycle: start, shutdown (close every socket), stop (end every task).
 
@@ -60,23 +71,20 @@ class Hub:
         log.info("ws_all_closed", sockets=len(conns))
 
     async def stop(self) -> None:
-        tasks = [t for t in (self._fanout, *self._tasks) if t is not None]
-        for task in tasks:
-            task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
+        if self._fanout is not None:
+            self._fanout.cancel()
+            await asyncio.gather(self._fanout, return_exceptions=True)
+        await self._tasks.cancel()
         for conn in list(self.open):
             if conn.transport is not None:
                 conn.transport.abort()
 
     def spawn(self, coroutine: Coroutine[Any, Any, Any], name: str) -> None:
-        task = asyncio.create_task(coroutine, name=name)
-        self._tasks.add(task)
-        task.add_done_callback(self._done)
+        self._tasks.spawn(coroutine, name)
 
-    def _done(self, task: asyncio.Task[Any]) -> None:
-        self._tasks.discard(task)
-        if not task.cancelled() and task.exception() is not None:
-            log.error("task_failed", task=task.get_name(), error=repr(task.exception()))
+    def users(self) -> list[int]:
+        """Who has a socket open on this replica."""
+        return list(self._online)
 
     # The registry.
 
@@ -161,6 +169,8 @@ class Hub:
         if self.head and envelope.seq > self.head + 1:
             self._lost(self.head, envelope.seq)
         self.head = max(self.head, envelope.seq)
+        if envelope.notice.topic == INTERNAL:
+            self._internal(envelope.notice)
         for conn in self._unanchored:
             conn.low = envelope.seq - 1
         self._unanchored.clear()
@@ -182,6 +192,26 @@ class Hub:
                 slow.append(conn)
         for conn in slow:
             self.drop(conn, TOO_SLOW, "too slow")
+
+    def _internal(self, notice: Notice) -> None:
+        if notice.type == ACCESS_CHANGED:
+            users = set(notice.data["user_ids"]) & self._online.keys()
+            if users:
+                self.spawn(self._reload(users), name="ws-access-reload")
+
+    async def _reload(self, user_ids: set[int]) -> None:
+        """New rights apply to open sockets at once: a deactivated user's are closed, others
+        see from now on what their new role and departments allow."""
+        if self.load_viewer is None:
+            return
+        for user_id in user_ids:
+            viewer = await self.load_viewer(user_id)
+            for conn in [c for c in self.open if c.viewer.user_id == user_id]:
+                if viewer is None:
+                    self.drop(conn, POLICY, "account deactivated")
+                else:
+                    conn.viewer = viewer
+            log.info("ws_access_reloaded", user_id=user_id, active=viewer is not None)
 
     def _lost(self, head: int, seq: int) -> None:
         """This replica missed notices (its bus reader fell behind): every socket resyncs."""

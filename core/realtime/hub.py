@@ -15,14 +15,14 @@ from aiohttp import WSMsgType, web
 
 from core import keys
 from core.api.routing import PREFIX
+from core.auth.visibility import Viewer
+from core.desk.presence import PRESENCE_KEEPER
 from core.realtime.access import authorize_topic, load_viewer
 from core.realtime.admission import USED_TICKETS, admit, check_origin, last_seq_of
-from core.realtime.bus import Notice
 from core.realtime.config import REALTIME, RealtimeConfig
 from core.realtime.connection import Connection
 from core.realtime.fanout import GOING_AWAY, Hub
 from core.realtime.protocol import (
-    PRESENCE,
     ClientMessage,
     Ping,
     Resume,
@@ -33,12 +33,12 @@ from core.realtime.protocol import (
     result_frame,
 )
 from core.realtime.tickets import MemoryNonces, RedisNonces
-from zapdesk.errors import BadRequest, NotReady, ValidationFailed, ZapdeskError
+from zapdesk.errors import BadRequest, NotReady, Unauthorized, ValidationFailed, ZapdeskError
 
 log = structlog.get_logger("core.realtime")
 
 PATH = f"{PREFIX}/ws"
-HUB = web.AppKey("realtime_hub", Hub)
+HUB = keys.HUB
 
 
 def setup(app: web.Application) -> None:
@@ -56,7 +56,16 @@ async def hub_context(app: web.Application) -> AsyncIterator[None]:
     config = app[REALTIME]
     redis = app.get(keys.REDIS)
     app[USED_TICKETS] = MemoryNonces() if redis is None else RedisNonces(redis, config.redis_prefix)
-    hub = Hub(app[keys.BUS], config)
+    sessions = app[keys.SESSIONS]
+
+    async def rights(user_id: int) -> Viewer | None:
+        async with sessions() as db:
+            try:
+                return await load_viewer(db, user_id)
+            except Unauthorized:
+                return None
+
+    hub = Hub(app[keys.BUS], config, rights)
     app[HUB] = hub
     await hub.start()
     yield
@@ -108,7 +117,7 @@ async def _serve(app: web.Application, hub: Hub, conn: Connection) -> None:
         hub.drop(conn, GOING_AWAY, "going away")
     try:
         if first:
-            await _presence(hub, conn.viewer.user_id, online=True)
+            await _came_online(app, conn.viewer.user_id)
         async for message in conn.ws:
             if message.type is WSMsgType.TEXT:
                 await _answer(app, hub, conn, message.data)
@@ -119,18 +128,19 @@ async def _serve(app: web.Application, hub: Hub, conn: Connection) -> None:
     finally:
         last = hub.unregister(conn)
         await conn.stop_writer()
-        log.info("ws_closed", code=conn.ws.close_code)
-        if last:
-            await _presence(hub, conn.viewer.user_id, online=False)
+        log.info("ws_closed", code=conn.ws.close_code, last=last)
+        # Offline comes later: when no tab of theirs has been back for a while (presence).
 
 
-async def _presence(hub: Hub, user_id: int, *, online: bool) -> None:
-    notice = Notice(PRESENCE, "presence.updated", {"user_id": user_id, "online": online})
+async def _came_online(app: web.Application, user_id: int) -> None:
+    keeper = app.get(PRESENCE_KEEPER)
+    if keeper is None:
+        return
     try:
-        await hub.bus.publish([notice])
+        await keeper.refresh([user_id])
     except Exception:
-        # Presence is a courtesy: a bus hiccup must not break the socket.
-        log.warning("presence_not_published", user_id=user_id, exc_info=True)
+        # Presence must not break the socket; the next beat announces it.
+        log.warning("presence_not_refreshed", user_id=user_id, exc_info=True)
 
 
 async def _answer(app: web.Application, hub: Hub, conn: Connection, text: str) -> None:

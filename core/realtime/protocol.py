@@ -2,8 +2,9 @@
 
 Server to client, JSON text frames:
 
-* a notice: ``{"seq": 41, "type": "message.created", "data": {...}}`` (``seq`` is the bus's
-  number: increasing, shared by every replica);
+* a notice: ``{"seq": 41, "topic": "conversation:7", "type": "message.created", "data":
+  {...}}`` (``seq`` is the bus's number: increasing, shared by every replica; ``topic`` is the
+  one the client follows that brought it);
 * ``{"seq": 57, "type": "resync", "data": {}}``: what the client missed is no longer kept;
   reload from the REST API and carry on from ``seq``;
 * ``{"id": 3, "type": "result", "ok": true}`` or ``{"id": 3, "type": "result", "ok": false,
@@ -24,15 +25,9 @@ from pydantic import BaseModel, Field, TypeAdapter
 from pydantic_core import to_json
 
 from core.realtime.bus import Envelope, data_json
+from core.realtime.topics import CONVERSATION, FIXED_TOPICS
 from zapdesk.errors import BadRequest, ValidationFailed, ZapdeskError
 from zapdesk.web import validated
-
-INBOX = "inbox"
-SESSIONS = "sessions"
-PRESENCE = "presence"
-ME = "me"
-CONVERSATION = "conversation:"
-FIXED_TOPICS = frozenset({INBOX, SESSIONS, PRESENCE, ME})
 
 MessageId = int | Annotated[str, Field(max_length=64)] | None
 
@@ -103,8 +98,9 @@ def check_topic(topic: str) -> None:
 
 def notice_frame(envelope: Envelope) -> bytes:
     notice = envelope.notice
-    return b'{"seq":%d,"type":%s,"data":%s}' % (
+    return b'{"seq":%d,"topic":%s,"type":%s,"data":%s}' % (
         envelope.seq,
+        to_json(notice.topic),
         to_json(notice.type),
         data_json(notice.data),
     )

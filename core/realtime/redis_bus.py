@@ -61,6 +61,7 @@ def encode(notices: list[Notice]) -> tuple[bytes, bytes]:
                 audience.department_id,
                 audience.assignee_id,
                 audience.user_id,
+                audience.was,
                 len(json),
             )
         )
@@ -75,13 +76,14 @@ def decode(entry_id: bytes, fields: dict[bytes, bytes]) -> list[Envelope]:
     data = fields[b"d"]
     seq = int(entry_id.split(b"-", 1)[0]) - len(routings)
     envelopes, end = [], 0
-    audiences: dict[tuple[int | None, ...], Audience] = {}  # most notices share a few
-    for topic, type_, department_id, assignee_id, user_id, size in routings:
+    audiences: dict[tuple[object, ...], Audience] = {}  # most notices share a few
+    for topic, type_, department_id, assignee_id, user_id, was, size in routings:
         start, end, seq = end, end + size, seq + 1
-        who = (department_id, assignee_id, user_id)
+        was = None if was is None else (was[0], was[1])
+        who = (department_id, assignee_id, user_id, was)
         audience = audiences.get(who)
         if audience is None:
-            audience = audiences[who] = Audience(department_id, assignee_id, user_id)
+            audience = audiences[who] = Audience(department_id, assignee_id, user_id, was)
         notice = Notice(topic, type_, SerializedData(data[start:end]), audience)
         envelopes.append(Envelope(seq, notice))
     return envelopes

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 from enum import StrEnum
-from typing import Any, ClassVar
+from typing import Annotated, Any, ClassVar
 
+from pydantic import Field
 from sqlalchemy import JSON, BigInteger, DateTime, Dialect, Enum, Integer, MetaData
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import DeclarativeBase
@@ -24,6 +25,8 @@ BigId = BigInteger().with_variant(Integer(), "sqlite")
 # The largest id a BigId column holds (BIGINT and SQLite INTEGER are both 64-bit signed): a
 # larger number from outside is no id of ours, and the drivers refuse to even send it.
 MAX_ID = 2**63 - 1
+# A row id in a query or a body: ours are positive and fit a BigId column.
+RowId = Annotated[int, Field(ge=1, le=MAX_ID)]
 Json = JSON().with_variant(JSONB(), "postgresql")
 
 

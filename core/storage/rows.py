@@ -174,6 +174,7 @@ class ConversationRow(Row):
     last_message_at: datetime
     last_message_preview: str
     resolved_at: datetime | None = None
+    waiting_since: datetime | None = None
     created_at: datetime = field(default_factory=utcnow)
     updated_at: datetime = field(default_factory=utcnow)
     id: int | None = None
@@ -211,6 +212,7 @@ class AuditRow(Row):
     """One audited conversation transition (``ConversationEvent``); only ever inserted."""
 
     table: ClassVar[Table] = cast(Table, ConversationEvent.__table__)
+    stamps: ClassVar[tuple[str, ...]] = ("created_at",)
 
     conversation_id: int
     kind: EventKind
@@ -220,6 +222,12 @@ class AuditRow(Row):
     reason: str
     data: dict[str, Any] = field(default_factory=dict)
     actor_user_id: int | None = None
+    from_department_id: int | None = None
+    to_department_id: int | None = None
+    from_assignee_id: int | None = None
+    to_assignee_id: int | None = None
+    note: str | None = None
+    created_at: datetime = field(default_factory=utcnow)
     id: int | None = None
     was: tuple[Any, ...] | None = field(default=None, repr=False)
 

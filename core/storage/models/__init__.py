@@ -18,14 +18,15 @@ from core.storage.models.copilot import (
     SuggestionOutcome,
     SuggestionState,
 )
-from core.storage.models.department import Department
+from core.storage.models.department import AssignmentMode, Department
+from core.storage.models.job import Job
 from core.storage.models.media import MediaFile
 from core.storage.models.message import Direction, Message, MessageStatus, MessageType
-from core.storage.models.outbound import OutboundJob
 from core.storage.models.user import Role, User, department_members
 
 __all__ = [
     "ActorType",
+    "AssignmentMode",
     "Base",
     "Channel",
     "Contact",
@@ -37,13 +38,13 @@ __all__ = [
     "Direction",
     "EventKind",
     "IdentityKind",
+    "Job",
     "KnowledgeArticle",
     "LoginAttempt",
     "MediaFile",
     "Message",
     "MessageStatus",
     "MessageType",
-    "OutboundJob",
     "QuickReply",
     "RefreshToken",
     "Role",

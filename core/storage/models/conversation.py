@@ -6,7 +6,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import ForeignKey, Index, String, Text
+from sqlalchemy import BigInteger, ForeignKey, Index, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from core.storage.base import Base, BigId, str_enum, utcnow
@@ -61,6 +61,13 @@ class Conversation(Base):
             "last_message_at",
         ),
         Index("ix_conversations_contact_channel_status", "contact_id", "channel_id", "status"),
+        # A department's queue, longest waiting first.
+        Index(
+            "ix_conversations_department_status_waiting",
+            "department_id",
+            "status",
+            "waiting_since",
+        ),
     )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
@@ -81,6 +88,8 @@ class Conversation(Base):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
     resolved_at: Mapped[datetime | None]
+    # Since when it waits in its department's queue (None when it is not queued).
+    waiting_since: Mapped[datetime | None]
 
 
 class ConversationEvent(Base):
@@ -106,6 +115,12 @@ class ConversationEvent(Base):
     to_status: Mapped[ConversationStatus | None] = mapped_column(
         str_enum(ConversationStatus, "conversation_event_to_status")
     )
+    # Where it was and went: ids as they were (history outlives a deleted department or user).
+    from_department_id: Mapped[int | None] = mapped_column(BigInteger)
+    to_department_id: Mapped[int | None] = mapped_column(BigInteger)
+    from_assignee_id: Mapped[int | None] = mapped_column(BigInteger)
+    to_assignee_id: Mapped[int | None] = mapped_column(BigInteger)
     reason: Mapped[str | None] = mapped_column(Text)
+    note: Mapped[str | None] = mapped_column(Text)  # a private note (a transfer's), for staff
     data: Mapped[dict[str, Any]] = mapped_column(default=dict)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)

@@ -1,13 +1,24 @@
-"""Departments: the queues customers are routed to and attendants belong to."""
+"""Departments: the queues customers are routed to and attendants belong to, with how a queue
+hands out its conversations and when the department is open."""
 
 from __future__ import annotations
 
 from datetime import datetime
+from enum import StrEnum
+from typing import Any
 
-from sqlalchemy import String, Text
+from sqlalchemy import BigInteger, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
-from core.storage.base import Base, BigId, utcnow
+from core.storage.base import Base, BigId, Json, str_enum, utcnow
+
+DEFAULT_TIMEZONE = "America/Sao_Paulo"
+
+
+class AssignmentMode(StrEnum):
+    OFF = "off"  # attendants take conversations from the queue themselves
+    ROUND_ROBIN = "round_robin"  # to each online attendant in turn
+    BALANCED = "balanced"  # to the online attendant with the fewest open
 
 
 class Department(Base):
@@ -16,4 +27,18 @@ class Department(Base):
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
     name: Mapped[str] = mapped_column(String(80), unique=True)
     description: Mapped[str] = mapped_column(Text, default="")
+    # Where conversations go when nothing else says (the bot's fallback, a number without one).
+    is_default: Mapped[bool] = mapped_column(default=False)
+    assignment: Mapped[AssignmentMode] = mapped_column(
+        str_enum(AssignmentMode, "assignment_mode"), default=AssignmentMode.OFF
+    )
+    # The most open (open or pending) conversations auto-assignment gives one attendant.
+    capacity: Mapped[int] = mapped_column(default=10)
+    timezone: Mapped[str] = mapped_column(String(64), default=DEFAULT_TIMEZONE)
+    # {"mon": [["08:00", "18:00"]], ...}; None: always open.
+    hours: Mapped[dict[str, Any] | None] = mapped_column(Json)
+    holidays: Mapped[list[str]] = mapped_column(Json, default=list)  # ISO dates, closed all day
+    out_of_hours_message: Mapped[str] = mapped_column(Text, default="")
+    # Round robin: the attendant who got the last conversation (the next one goes to the next).
+    last_assignee_id: Mapped[int | None] = mapped_column(BigInteger)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)

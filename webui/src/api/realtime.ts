@@ -5,7 +5,7 @@
 // subscription (listen's onReady), so nothing published in between is lost.
 import { api } from "./client";
 
-export type Notice = { seq: number; type: string; data: Record<string, unknown> };
+export type Notice = { seq: number; topic?: string; type: string; data: Record<string, unknown> };
 type Listener = (notice: Notice) => void;
 type Subscriber = { listener: Listener; onReady: (() => void) | undefined };
 
@@ -152,28 +152,10 @@ class Realtime {
       for (const subscribers of this.topics.values()) for (const s of subscribers) s.listener(notice);
       return;
     }
-    for (const [topic, subscribers] of this.topics) {
-      if (topicMatches(topic, notice)) for (const s of subscribers) s.listener(notice);
-    }
+    // Every notice names the topic it came on.
+    const subscribers = notice.topic ? this.topics.get(notice.topic) : undefined;
+    if (subscribers) for (const s of subscribers) s.listener(notice);
   }
-}
-
-// Frames do not name their topic; the type and data say which topic they belong to.
-function topicMatches(topic: string, notice: Notice): boolean {
-  const type = notice.type;
-  if (topic === "sessions") return type.startsWith("session.");
-  if (topic === "inbox") return type.startsWith("conversation.");
-  if (topic.startsWith("conversation:")) {
-    const id = Number(topic.slice("conversation:".length));
-    const data = notice.data;
-    return (
-      (type.startsWith("message.") ||
-        type.startsWith("typing.") ||
-        type.startsWith("suggestion.")) &&
-      data.conversation_id === id
-    );
-  }
-  return topic === "me" && type.startsWith("notification.");
 }
 
 export const realtime = new Realtime();

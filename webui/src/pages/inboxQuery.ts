@@ -77,8 +77,17 @@ export function listQuery(filters: Filters): ListQuery {
   };
 }
 
+/** Whether the user may see the conversation (core's rule: admins everything; others their
+ * departments, what is assigned to them, and what has no department yet). A conversation that
+ * moved out of their sight is announced to them once, so their list lets it go. */
+export function visible(c: Conversation, me: User): boolean {
+  if (me.role === "admin" || c.assignee_id === me.id || c.department_id === null) return true;
+  return (me.department_ids ?? []).includes(c.department_id);
+}
+
 /** Whether a conversation belongs to the list (the words searched are the server's to judge). */
 export function matches(c: Conversation, filters: Filters, me: User): boolean {
+  if (!visible(c, me)) return false;
   const statuses = statusesOf(filters.tab);
   if (statuses.length && !statuses.includes(c.status)) return false;
   if (filters.department && c.department_id !== filters.department) return false;
