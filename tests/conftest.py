@@ -273,7 +273,12 @@ class Desk:
             await self.department(department_id)
         async with self.app[keys.SESSIONS].begin() as db:
             user = await create_user(
-                db, email=email, name=role.title(), role=Role(role), password="senha-forte-1"
+                db,
+                email=email,
+                name=role.title(),
+                role=Role(role),
+                password="senha-forte-1",
+                join_default=departments is None,  # as an admin creating someone would
             )
             for department_id in departments or []:
                 await db.execute(

@@ -15,6 +15,7 @@ from core.auth import refresh
 from core.auth.accounts import MIN_PASSWORD, create_user
 from core.auth.passwords import hash_password
 from core.desk.departments import departments_of
+from core.desk.rights import access_changed
 from core.storage.base import RowId
 from core.storage.models import Department, Role, User, department_members
 from core.views import UserOut
@@ -35,7 +36,9 @@ class UserCreate(BaseModel):
     name: str = Field(max_length=120)
     role: Role
     password: str = Field(max_length=1024)
-    department_ids: list[RowId] = Field(default_factory=list)
+    department_ids: list[RowId] | None = Field(
+        None, description="Absent: the default department (where everyone starts)."
+    )
 
 
 class UserPatch(BaseModel):
@@ -167,9 +170,15 @@ async def add_user(call: Call[UserCreate, None]) -> UserOut:
     body = call.body
     async with call.db.begin() as session:
         user = await create_user(
-            session, email=body.email, name=body.name, role=body.role, password=body.password
+            session,
+            email=body.email,
+            name=body.name,
+            role=body.role,
+            password=body.password,
+            join_default=body.department_ids is None,
         )
-        await set_departments(session, user.id, body.department_ids)
+        if body.department_ids is not None:
+            await set_departments(session, user.id, body.department_ids)
         out = await user_out(session, user)
     log.info("user_created", user_id=out.id, role=out.role.value, by=call.me.id)
     return out
@@ -189,6 +198,8 @@ async def update_user(call: Call[UserPatch, None]) -> UserOut:
         user = await get_user(session, call.int_param("id"))
         await change_user(session, user, call.body)
         out = await user_out(session, user)
+    if call.body.model_fields_set & {"role", "department_ids", "is_active"}:
+        await access_changed(call, {out.id})  # their open sockets follow at once
     log.info(
         "user_changed", user_id=out.id, by=call.me.id, fields=sorted(call.body.model_fields_set)
     )

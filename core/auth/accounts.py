@@ -5,11 +5,12 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from sqlalchemy import exists, select
+from sqlalchemy import exists, insert, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.auth.passwords import generate_password, hash_password
-from core.storage.models import Role, User
+from core.desk.departments import default_department
+from core.storage.models import Role, User, department_members
 from zapdesk.errors import Conflict, ValidationFailed
 
 FIRST_ADMIN_EMAIL = "admin@zapdesk.local"
@@ -24,8 +25,16 @@ class Credentials:
 
 
 async def create_user(
-    session: AsyncSession, *, email: str, name: str, role: Role, password: str
+    session: AsyncSession,
+    *,
+    email: str,
+    name: str,
+    role: Role,
+    password: str,
+    join_default: bool = True,
 ) -> User:
+    """A new user; ``join_default``: in the default department (a desk without routing sees
+    every conversation, as everyone is in the one department it has)."""
     email = email.strip().lower()
     if not _EMAIL.match(email):
         raise ValidationFailed("That is not an e-mail address.", details={"field": "email"})
@@ -44,6 +53,11 @@ async def create_user(
     )
     session.add(user)
     await session.flush()
+    default = await default_department(session) if join_default else None
+    if default is not None:
+        await session.execute(
+            insert(department_members).values(user_id=user.id, department_id=default)
+        )
     return user
 
 

@@ -20,12 +20,11 @@ from core.desk.assignment import loads
 from core.desk.changes import Changes
 from core.desk.machine import HELD, QUEUED, SWEEP, Actor, Machine
 from core.desk.presence import PRESENCE_KEEPER, Status
+from core.desk.rights import access_changed
 from core.desk.unit import DESK, load
 from core.inbox import queries
 from core.inbox.contacts import contacts_by_id
 from core.outbound.service import queue
-from core.realtime.bus import Notice
-from core.realtime.topics import ACCESS_CHANGED, INTERNAL
 from core.storage.base import RowId
 from core.storage.models import ConversationEvent, Department, Role, User, department_members
 from core.storage.rows import ConversationRow
@@ -113,13 +112,6 @@ async def delete_department(call: Call[None, None]) -> None:
         department = await service.get_department(db, call.int_param("id"), lock=True)
         touched = await service.remove(db, department)
     await access_changed(call, touched)
-
-
-async def access_changed(call: Call[Any, Any], user_ids: set[int]) -> None:
-    """Every core reloads these people's open sockets (new departments, role, or gone)."""
-    if user_ids:
-        notice = Notice(INTERNAL, ACCESS_CHANGED, {"user_ids": sorted(user_ids)})
-        await call.request.app[DESK].bus.publish([notice])
 
 
 async def _sweep(call: Call[Any, Any], department_ids: list[int]) -> None:
