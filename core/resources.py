@@ -11,7 +11,9 @@ from redis.asyncio import Redis
 from core import keys
 from core.auth.housekeeping import AuthHousekeeping
 from core.copilot.service import COPILOT, CopilotService
+from core.desk import bot as bot_jobs
 from core.desk.assignment import ASSIGNER, Assigner
+from core.desk.bot import Bot
 from core.desk.machine import RETURN, SWEEP
 from core.desk.presence import (
     PRESENCE_KEEPER,
@@ -130,6 +132,9 @@ async def desk(app: web.Application) -> AsyncIterator[None]:
     runner.handle(SEND, sender)
     runner.handle(SWEEP, assigner.sweep)
     runner.handle(RETURN, assigner.give_back)
+    bot = Bot(the_desk)
+    runner.handle(bot_jobs.REPLY, bot.reply)
+    runner.handle(bot_jobs.TIMEOUT, bot.timeout)
     app[JOBS] = runner
     app[DESK] = the_desk
     app[PRESENCE_KEEPER] = keeper

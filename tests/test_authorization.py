@@ -80,6 +80,8 @@ EXPECTED: dict[tuple[str, str], set[str]] = {
     ("POST", "/conversations/{id}/pending"): ALL,
     ("POST", "/conversations/{id}/resolve"): ALL,
     ("GET", "/conversations/{id}/events"): ALL,
+    ("GET", "/channels/{id}/bot"): STAFF,
+    ("PUT", "/channels/{id}/bot"): ADMIN,
 }
 
 

@@ -9,8 +9,9 @@ Create Date: 2026-12-07
 * departments: the default one, auto-assignment mode and capacity, business hours (timezone,
   weekly schedule, holidays, out-of-hours message), the round-robin cursor. A desk with no
   department gets "Atendimento" with every user in it, so nothing changes for it.
-* conversations: ``waiting_since`` (queue order); conversation_events: where a conversation
-  was and went (department, assignee) and a private note.
+* channels: the number's bot (greeting, menu); conversations: ``waiting_since`` (queue
+  order) and ``bot_state`` (where the bot is with the customer); conversation_events: where
+  a conversation was and went (department, assignee) and a private note.
 """
 
 from collections.abc import Sequence
@@ -90,6 +91,8 @@ def upgrade() -> None:
         batch.alter_column("out_of_hours_message", server_default=None)
 
     op.add_column("conversations", sa.Column("waiting_since", TIME))
+    op.add_column("conversations", sa.Column("bot_state", JSON))
+    op.add_column("channels", sa.Column("bot", JSON))
     op.execute("UPDATE conversations SET waiting_since = updated_at WHERE status = 'queued'")
     op.create_index(
         "ix_conversations_department_status_waiting",
@@ -145,7 +148,10 @@ def downgrade() -> None:
             batch.drop_column(name)
     op.drop_index("ix_conversations_department_status_waiting", "conversations")
     with op.batch_alter_table("conversations") as batch:
+        batch.drop_column("bot_state")
         batch.drop_column("waiting_since")
+    with op.batch_alter_table("channels") as batch:
+        batch.drop_column("bot")
     with op.batch_alter_table("departments") as batch:
         batch.drop_constraint(op.f("ck_departments_assignment_mode"), type_="check")
         for name in (

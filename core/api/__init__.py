@@ -19,6 +19,7 @@ from core.api import (
 )
 from core.api.routing import Api
 from core.desk import api as desk
+from core.desk import bot_api
 
 APIS: list[Api] = [
     auth.api,
@@ -34,4 +35,5 @@ APIS: list[Api] = [
     quick_replies.api,
     monitoring.api,
     desk.api,
+    bot_api.api,
 ]

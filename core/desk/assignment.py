@@ -18,18 +18,21 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Sequence
 from functools import partial
+from typing import Any
 
 import structlog
 from aiohttp import web
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.desk.changes import Changes
-from core.desk.departments import departments_of, get_department, members_of
-from core.desk.machine import HELD, QUEUED, SWEEP, SYSTEM, Machine
+from core.desk.departments import departments_of, get_department, is_open, members_of
+from core.desk.machine import BOT_ACTOR, HELD, QUEUED, SWEEP, SYSTEM, Machine
 from core.desk.presence import PresenceStore, Status
 from core.desk.unit import Desk, load
 from core.jobs import Claimed
+from core.outbound.service import queue as queue_message
+from core.storage.base import utcnow
 from core.storage.models import AssignmentMode, Conversation, Department, User
 from core.storage.rows import ConversationRow, rows_of
 
@@ -88,10 +91,14 @@ class Assigner:
         department = await db.scalar(
             select(Department).where(Department.id == department_id).with_for_update()
         )
-        if department is None or department.assignment is AssignmentMode.OFF:
+        if department is None:
             return
         queue = await _queue(db, department_id)
         if not queue:
+            return
+        if department.out_of_hours_message.strip() and not is_open(department, utcnow()):
+            await _out_of_hours(db, changes, department, queue)
+        if department.assignment is AssignmentMode.OFF:
             return
         members = (await members_of(db, [department_id]))[department_id]
         statuses = await self._presence.statuses(members)
@@ -124,6 +131,30 @@ class Assigner:
             log.info("auto_assigned", department_id=department_id, conversations=given)
         if given == len(queue) == SWEEP_BATCH:
             changes.enqueue(SWEEP, f"department:{department_id}")  # more may wait
+
+
+async def _out_of_hours(
+    db: AsyncSession, changes: Changes, department: Department, queue: list[ConversationRow]
+) -> None:
+    """Out of hours each waiting customer is told so, once per conversation (they still wait
+    in the queue)."""
+    ids = [c.key for c in queue]
+    found = await db.execute(
+        select(Conversation.id, Conversation.bot_state).where(Conversation.id.in_(ids))
+    )
+    states: dict[int, dict[str, Any] | None] = {row.id: row.bot_state for row in found}
+    for conversation in queue:
+        state = states.get(conversation.key) or {}
+        if state.get("out_of_hours"):
+            continue
+        await queue_message(
+            db, changes, conversation, department.out_of_hours_message, author=BOT_ACTOR
+        )
+        await db.execute(
+            update(Conversation)
+            .where(Conversation.id == conversation.key)
+            .values(bot_state={**state, "out_of_hours": True})
+        )
 
 
 def _pick(department: Department, users: Sequence[int], loads: dict[int, int]) -> int | None:

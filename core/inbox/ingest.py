@@ -26,6 +26,8 @@ import structlog
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from core.desk import bot
+from core.desk.bot import bot_on
 from core.desk.changes import Changes
 from core.desk.departments import default_department
 from core.desk.unit import retriable
@@ -37,7 +39,7 @@ from core.inbox.text import REVOKED_PREVIEW, preview
 from core.jobs import Wanted
 from core.realtime.bus import Notice
 from core.realtime.topics import TYPING_OFF, TYPING_ON
-from core.storage.models import Channel
+from core.storage.models import Channel, ConversationStatus, Direction
 from core.storage.rows import ContactRow, ConversationRow, MessageRow, insert_rows, store_changes
 from sessions.events import (
     ChatPresenceEvent,
@@ -147,6 +149,7 @@ class BatchIngest:
         await db.flush()  # the channels (ORM objects: one per session)
         await insert_rows(db, self._inserted, key=("channel_id", "wa_message_id"))
         await store_changes(db, [*self._lifecycle.conversations(), *loaded])
+        await self._changes.write(db)  # the jobs the messages asked for (the bot's replies)
 
         notices = await self._changes.notices(db, self._book.known(), self._conversations)
         duplicates = self._effects.count(Effect.DUPLICATE)
@@ -240,6 +243,9 @@ class BatchIngest:
         if message.client_id is not None:
             self._snap.by_client[message.client_id] = message
         messages.show_in_conversation(conversation, message)
+        inbound = message.direction is Direction.INBOUND
+        if inbound and conversation.status is ConversationStatus.BOT and bot_on(item.channel):
+            self._changes.enqueue(bot.REPLY, conversation.key)  # the bot answers, soon
         self._changes.message_created(message)
         self._changes.conversation_updated(conversation)
         return Effect.APPLIED

@@ -16,6 +16,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from core.desk.bot import bot_on
 from core.desk.changes import Changes
 from core.desk.machine import CONTACT, ENDED, SYSTEM, Actor, Machine
 from core.storage.models import Channel, Conversation, ConversationStatus, Message
@@ -27,8 +28,10 @@ Key = tuple[int, int]  # (contact_id, channel_id)
 def first_place(
     channel: Channel, default_department: int | None
 ) -> tuple[ConversationStatus, int | None]:
-    """Where a new conversation starts: in the queue of the number's department (or the
-    default one). The bot, when a number has one, takes over from here."""
+    """Where a new conversation starts: with the number's bot when it has one switched on,
+    else in the queue of the number's department (or the default one)."""
+    if bot_on(channel):
+        return ConversationStatus.BOT, None
     department = channel.department_id or default_department
     if department is None:
         return ConversationStatus.BOT, None

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import ForeignKey, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
-from core.storage.base import Base, BigId, utcnow
+from core.storage.base import Base, BigId, Json, utcnow
 
 
 class Channel(Base):
@@ -22,6 +23,8 @@ class Channel(Base):
     status: Mapped[str] = mapped_column(String(16), default="stopped")
     status_reason: Mapped[str | None] = mapped_column(Text)
     status_at: Mapped[datetime | None]
+    # The number's bot (core.desk.bot.BotConfig); None: never set up.
+    bot: Mapped[dict[str, Any] | None] = mapped_column(Json)
     department_id: Mapped[int | None] = mapped_column(
         BigId, ForeignKey("departments.id", ondelete="SET NULL")
     )

@@ -9,7 +9,7 @@ from typing import Any
 from sqlalchemy import BigInteger, ForeignKey, Index, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
-from core.storage.base import Base, BigId, str_enum, utcnow
+from core.storage.base import Base, BigId, Json, str_enum, utcnow
 
 
 class ConversationStatus(StrEnum):
@@ -90,6 +90,8 @@ class Conversation(Base):
     resolved_at: Mapped[datetime | None]
     # Since when it waits in its department's queue (None when it is not queued).
     waiting_since: Mapped[datetime | None]
+    # Where the bot is with the customer (menu path, tries) and what it already said.
+    bot_state: Mapped[dict[str, Any] | None] = mapped_column(Json)
 
 
 class ConversationEvent(Base):
