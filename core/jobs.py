@@ -13,7 +13,6 @@ one sweeps is not lost).
 
 from __future__ import annotations
 
-import asyncio
 import random
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
@@ -28,11 +27,11 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from core.storage.base import utcnow
 from core.storage.models.job import Job
-from zapdesk.tasks import Worker
+from zapdesk.tasks import TaskSet, Worker
 
 log = structlog.get_logger("core.jobs")
 
-BATCH = 16
+BATCH = 16  # jobs a core runs at once (one slow send never holds up the bot or a sweep)
 MAX_ATTEMPTS = 20  # a handler that keeps crashing gives up (logged) after this many
 
 
@@ -119,6 +118,7 @@ class JobRunner(Worker):
         self._db = db
         self._lock_s = lock_s  # a core that dies holding a job lets it go after this
         self._handlers: dict[str, Handler] = {}
+        self._running = TaskSet("job_task_failed")
 
     def handle(self, kind: str, handler: Handler) -> None:
         self._handlers[kind] = handler
@@ -130,19 +130,28 @@ class JobRunner(Worker):
             self.wake()
 
     async def run_once(self) -> bool:
-        claimed = await self._claim()
-        if claimed:
-            await asyncio.gather(*(self._run_one(job) for job in claimed))
+        room = BATCH - len(self._running)
+        if room <= 0:
+            return False  # a job that ends wakes the loop
+        claimed = await self._claim(room)
+        for job in claimed:
+            self._running.spawn(self._run_one(job), f"job-{job.kind}-{job.key}")
         return bool(claimed)
 
-    async def _claim(self) -> list[Claimed]:
+    async def stop(self, timeout_s: float = 10.0) -> None:
+        """No new job is taken; the ones running may finish (a job cut off is retried later,
+        by this core after a restart or by another)."""
+        await super().stop(timeout_s)
+        await self._running.drain(timeout_s)
+
+    async def _claim(self, room: int) -> list[Claimed]:
         now = utcnow()
         free = or_(Job.locked_until.is_(None), Job.locked_until < now)
         due = (
             select(Job.id)
             .where(Job.run_at <= now, Job.kind.in_(self._handlers), free)
             .order_by(Job.run_at, Job.id)
-            .limit(BATCH)
+            .limit(room)
             .with_for_update(skip_locked=True)  # PostgreSQL; SQLite has one writer anyway
         )
         # The condition again in the UPDATE: a process that took the row meanwhile wins.
@@ -166,6 +175,12 @@ class JobRunner(Worker):
         return [Claimed(*row) for row in rows]
 
     async def _run_one(self, job: Claimed) -> None:
+        try:
+            await self._handle(job)
+        finally:
+            self.wake()  # room for another
+
+    async def _handle(self, job: Claimed) -> None:
         try:
             await self._handlers[job.kind](job)
         except Retry as retry:

@@ -17,6 +17,11 @@ admin, opens ``--clients`` websockets subscribed to ``inbox`` and posts signed b
    batches, one transaction each, on another fresh database migrated to head -> rows/s; the
    table shows ours / floor.
 
+``--bot both`` measures the throughput twice in one run, the number's bot off then on (a
+numbered menu: each customer is greeted, asked, told it was not understood and routed to the
+default queue after three tries; the bot's messages are sent to a stand-in gateway that
+answers "sent") -> the ratio on / off.
+
 ``.venv/bin/python scripts/bench_core.py`` (``--profile core.prof`` runs core under cProfile).
 Every process, database and Redis key it creates is removed at the end, on Ctrl-C and SIGTERM.
 """
@@ -43,11 +48,21 @@ from pathlib import Path
 
 import aiohttp
 import asyncpg
+from aiohttp import web
 from benchkit import Row, cpu_s, free_port, print_table, say, tree_cpu_s  # a sibling module
 from redis.asyncio import Redis
 
-from sessions.events import EventBatch, MessageData, MessageKind, MessageReceivedEvent, Peer
+from sessions.events import (
+    EventBatch,
+    MessageData,
+    MessageKind,
+    MessageReceivedEvent,
+    Peer,
+    SessionStatusEvent,
+    StatusData,
+)
 from sessions.signing import HEADER, sign
+from sessions.states import SessionState
 from zapdesk.proc import DIE_WITH_PARENT
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -55,6 +70,7 @@ SESSION_ID = "bench-core"
 GOAL_MSG_PER_S = 3000
 GOAL_P99_MS = 50.0
 GOAL_RATIO = 0.5
+GOAL_BOT_RATIO = 0.8
 ADMIN_EMAIL = "bench-admin@example.com"
 TEXT = "Olá! Gostaria de saber quando meu pedido chega, por favor."
 
@@ -146,6 +162,7 @@ class World:
     port: int = 0
     secret: str = field(default_factory=lambda: secrets.token_urlsafe(32))
     password: str = ""
+    gateway_port: int = 0  # the stand-in gateway that takes the bot's sends
     # Set on Ctrl-C / SIGTERM: a cancel can be lost inside a client request, this cannot.
     stopping: bool = False
     customers: list[Customer] = field(default_factory=list)
@@ -162,7 +179,7 @@ class World:
         return f"postgresql://{self.args.pg}/{name}"
 
     async def create_database(self, suffix: str) -> str:
-        name = f"zapdesk_bench_{self.tag}_{suffix}"
+        name = f"zapdesk_bench_{self.tag}_{suffix}{len(self.databases) or ''}"
         conn = await asyncpg.connect(self.dsn("postgres"))
         try:
             await conn.execute(f'CREATE DATABASE "{name}"')
@@ -185,6 +202,7 @@ class World:
             "ZAPDESK_GATEWAY_TOKEN": secrets.token_urlsafe(32),
             "ZAPDESK_LOG_LEVEL": "warning",
             "ZAPDESK_CORE_WORKERS": str(self.args.workers),
+            "ZAPDESK_GATEWAY_URL": f"http://127.0.0.1:{self.gateway_port}",
             # Ingest and fan-out alone: the copilot's drafts are measured by bench_copilot.py.
             "ZAPDESK_COPILOT_PROVIDER": "off",
         }
@@ -702,11 +720,62 @@ class CoreFigures:
     rate: float
 
 
+async def gateway_stand_in() -> tuple[web.AppRunner, int]:
+    """Answers every send "sent" (the bot's messages), the list of sessions empty, and anything
+    else 204."""
+
+    async def handle(request: web.Request) -> web.StreamResponse:
+        if request.method == "POST" and request.path.endswith("/messages"):
+            body = await request.json()
+            client_id = body["client_id"]
+            return web.json_response({"client_id": client_id, "status": "sent", "wa_id": client_id})
+        if request.method == "GET" and request.path == "/sessions":
+            return web.json_response({"sessions": []})
+        return web.Response(status=204)
+
+    app = web.Application()
+    app.router.add_route("*", "/{tail:.*}", handle)
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    port = free_port()
+    await web.TCPSite(runner, "127.0.0.1", port).start()
+    return runner, port
+
+
+async def switch_bot_on(world: World, http: aiohttp.ClientSession) -> None:
+    """The number gets a bot: its channel is made by a first event, then its menu is set."""
+    status = SessionStatusEvent(
+        session_id=SESSION_ID,
+        at=datetime.now(UTC),
+        data=StatusData(state=SessionState.CONNECTED, detail=""),
+    )
+    body = EventBatch(events=[status]).model_dump_json().encode()
+    headers = {HEADER: sign(world.secret, body), "Content-Type": "application/json"}
+    async with http.post(f"{world.url}/internal/events", data=body, headers=headers) as r:
+        r.raise_for_status()
+    login = {"email": ADMIN_EMAIL, "password": world.password}
+    async with http.post(f"{world.url}/api/v1/auth/login", json=login) as response:
+        auth = {"Authorization": f"Bearer {(await response.json())['access_token']}"}
+    async with http.get(f"{world.url}/api/v1/channels", headers=auth) as response:
+        channel = (await response.json())["items"][0]["id"]
+    async with http.get(f"{world.url}/api/v1/departments", headers=auth) as response:
+        department = (await response.json())["items"][0]["id"]
+    options = [{"label": label, "department_id": department} for label in ("Vendas", "Suporte")]
+    bot = {"enabled": True, "menu": {"prompt": "Escolha:", "options": options}}
+    async with http.put(
+        f"{world.url}/api/v1/channels/{channel}/bot", json=bot, headers=auth
+    ) as response:
+        if response.status != 200:
+            raise SystemExit(f"bench: the bot was refused: {await response.text()}")
+
+
 async def measure_core(
-    args: argparse.Namespace, world: World, http: aiohttp.ClientSession
+    args: argparse.Namespace, world: World, http: aiohttp.ClientSession, *, bot: bool = False
 ) -> CoreFigures:
-    say("starting core (PostgreSQL + Redis)")
+    say(f"starting core (PostgreSQL + Redis), bot {'on' if bot else 'off'}")
     pid = await world.start_core(http)
+    if bot:
+        await switch_bot_on(world, http)
     writer = Writer(world.tag)
     clients = await open_clients(world, http, args.clients)
     reader = asyncio.create_task(read_clients(clients), name="ws-readers")
@@ -810,14 +879,36 @@ async def run(args: argparse.Namespace, world: World) -> int:
     world.customers = customers_of(args.customers)
     load = os.getloadavg()  # other work on the machine skews every figure: say how much
     timeout = aiohttp.ClientTimeout(total=120)
-    async with aiohttp.ClientSession(
-        timeout=timeout, connector=aiohttp.TCPConnector(limit=0)
-    ) as http:
-        core = await measure_core(args, world, http)
+    gateway, world.gateway_port = await gateway_stand_in()
+    try:
+        async with aiohttp.ClientSession(
+            timeout=timeout, connector=aiohttp.TCPConnector(limit=0)
+        ) as http:
+            core = await measure_core(args, world, http, bot=args.bot == "on")
+            with_bot = None
+            if args.bot == "both":
+                with_bot = await measure_core(args, world, http, bot=True)
+    finally:
+        await gateway.cleanup()
+    bot_label = {"off": "", "on": ", bot on", "both": ", bot off"}[args.bot]
     results = [
-        ("Ingest (core on PostgreSQL, bus on Redis)", core.ingest),
-        (f"Realtime (paced at {args.paced_rate:.0f} msg/s)", core.realtime),
+        (f"Ingest (core on PostgreSQL, bus on Redis{bot_label})", core.ingest),
+        (f"Realtime (paced at {args.paced_rate:.0f} msg/s{bot_label})", core.realtime),
     ]
+    if with_bot is not None:
+        ratio = with_bot.rate / core.rate
+        results.append(
+            (
+                "The bot on and off (same run)",
+                [
+                    ("throughput, bot off", f"{core.rate:,.0f} msg/s"),
+                    ("throughput, bot on", f"{with_bot.rate:,.0f} msg/s"),
+                    ("on / off", f"{ratio:.2f}"),
+                    (f"goal >= {GOAL_BOT_RATIO}", goal(ratio >= GOAL_BOT_RATIO)),
+                ],
+            )
+        )
+        results.append(("Ingest (bot on)", with_bot.ingest))
     if args.floor_seconds > 0:
         floor = await measure_floor(args, world, core.rate)
         results.append(("Floor (bare asyncpg, same rows and batches)", floor))
@@ -842,6 +933,12 @@ def main() -> int:
     parser.add_argument("--paced-rate", type=float, default=500, help="msg/s of the paced run")
     parser.add_argument("--paced-seconds", type=float, default=20, help="paced run length")
     parser.add_argument("--floor-seconds", type=float, default=20, help="floor run; 0 skips")
+    parser.add_argument(
+        "--bot",
+        choices=("off", "on", "both"),
+        default="off",
+        help="the number's bot; both: measure off then on, and print the ratio",
+    )
     parser.add_argument("--profile", help="run core under cProfile, writing this file")
     parser.add_argument("--pg", default="postgres@127.0.0.1:5432", help="user@host:port")
     parser.add_argument("--redis", default="127.0.0.1:6379", help="host:port")

@@ -39,6 +39,13 @@ class TaskSet:
     def __iter__(self) -> Any:
         return iter(list(self._tasks))
 
+    async def drain(self, timeout_s: float) -> None:
+        """Lets the tasks finish for up to ``timeout_s``, then cancels what is left."""
+        tasks = list(self._tasks)
+        if tasks:
+            await asyncio.wait(tasks, timeout=timeout_s)
+        await self.cancel(timeout_s)
+
     async def cancel(self, timeout_s: float | None = None) -> None:
         """Cancels every task and waits for them (at most ``timeout_s``)."""
         tasks = list(self._tasks)
