@@ -72,6 +72,7 @@ EXPECTED: dict[tuple[str, str], set[str]] = {
     ("DELETE", "/departments/{id}"): ADMIN,
     ("GET", "/queues"): ALL,
     ("GET", "/team"): ALL,
+    ("GET", "/people"): ALL,
     ("PUT", "/presence"): ALL,
     ("POST", "/conversations/{id}/claim"): ALL,
     ("POST", "/conversations/{id}/assign"): STAFF,

@@ -250,7 +250,8 @@ async def test_filters_notifications_and_emoji_in_the_inbox(page: Any, product: 
 async def test_an_attendant_filters_by_mine_or_unassigned_only(
     browser: Any, product: Product
 ) -> None:
-    # Only admins may list users: an attendant is offered "mine" and "unassigned", no names.
+    # Only admins may list users: an attendant picks by tab instead, hers ("Meus") or the
+    # unassigned ("Fila", "Bot"), and is offered no names.
     await product.add_user("attendant", "carla@empresa.com.br")
     page = await new_page(browser, product)
     try:
@@ -261,11 +262,11 @@ async def test_an_attendant_filters_by_mine_or_unassigned_only(
         )
         await page.goto("/inbox")
         await sign_in(page, "carla@empresa.com.br", ADMIN_PASSWORD)
-        assignee = page.get_by_role("combobox", name="Responsável")
-        await assignee.wait_for()
-        options = await assignee.locator("option").all_inner_texts()
-        assert options == ["Qualquer responsável", "Minhas", "Sem responsável"]
+        tabs = page.get_by_role("tablist", name="Conversas").get_by_role("tab")
+        await tabs.last.wait_for()
+        assert await tabs.all_inner_texts() == ["Meus", "Fila", "Bot"]
         await page.get_by_role("combobox", name="Número").wait_for()
+        assert await page.get_by_role("combobox", name="Responsável").count() == 0
         assert asked_for_users == []
     finally:
         await page.context.close()

@@ -199,6 +199,8 @@ async def test_a_transfer_moves_it_to_the_other_queue_with_a_note_and_a_word_to_
     assert (last["from_department_id"], last["to_department_id"]) == (1, vendas["id"])
     assert (last["from_assignee_id"], last["to_assignee_id"]) == (ana.id, None)
     assert (await call(desk, ana, "GET", f"/conversations/{conversation_id}"))[0] == 404
+    status, people = await call(desk, bruno, "GET", "/people")
+    assert {p["id"]: p["name"] for p in people["items"]}[ana.id] == "Attendant"  # who did it
     status, queues = await call(desk, bruno, "GET", "/queues")
     assert [(q["name"], q["queued"]) for q in queues["items"]] == [("Vendas", 1)]
 
@@ -433,7 +435,7 @@ async def test_removed_from_a_department_an_open_socket_stops_hearing_it(desk: D
     admin = await desk.user("admin")
     ana = await desk.user("attendant", departments=[1])
     ws = await open_ws(desk, ana)
-    await subscribe(ws, "inbox")
+    await subscribe(ws, "inbox", "me")
     await customers_write(desk, 1)
     while (await frame(ws))["type"] != "conversation.created":
         pass
@@ -455,6 +457,7 @@ async def test_removed_from_a_department_an_open_socket_stops_hearing_it(desk: D
     while (message := await ws.receive(timeout=10)).type is WSMsgType.TEXT:
         seen.append(message.json()["type"])
     assert "conversation.created" not in seen
+    assert "user.updated" in seen  # her own tabs were told what she now is
     assert (message.type, message.data) == (WSMsgType.CLOSE, 1008)
 
 

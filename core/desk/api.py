@@ -228,6 +228,30 @@ async def get_team(call: Call[None, None]) -> Team:
     )
 
 
+class Person(BaseModel):
+    id: int
+    name: str
+    is_active: bool
+
+
+class People(BaseModel):
+    items: list[Person]
+
+
+@api.operation(
+    "GET",
+    "/people",
+    summary="Everyone's name, by id (for timelines and assignees)",
+    response=People,
+    tags=TAGS,
+)
+async def list_people(call: Call[None, None]) -> People:
+    """Names only: who did what in a conversation's history, whatever their department."""
+    async with call.db() as db:
+        rows = await db.execute(select(User.id, User.name, User.is_active).order_by(User.id))
+        return People(items=[Person(id=i, name=n, is_active=a) for i, n, a in rows])
+
+
 class PresenceIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 

@@ -35,6 +35,7 @@ SUGGESTION_CREATED = "suggestion.created"
 SUGGESTION_UPDATED = "suggestion.updated"
 SUGGESTION_DELTA = "suggestion.delta"
 NOTIFICATION_CREATED = "notification.created"
+USER_UPDATED = "user.updated"  # on "me": your role or departments changed
 # Between core processes only (never sent to a browser): a user's rights changed, so every
 # replica reloads that user's open sockets.
 ACCESS_CHANGED = "access.changed"

@@ -2,6 +2,7 @@
 // first download stays small.
 import { lazy, Suspense, useCallback, useEffect, useState } from "react";
 import { api, hasRefreshToken, onSignedOut, refresh, signOut } from "./api/client";
+import { forgetDirectory } from "./api/directory";
 import { realtime } from "./api/realtime";
 import type { User } from "./api/types";
 import { UserMenu } from "./components/UserMenu";
@@ -15,6 +16,8 @@ const Inbox = lazy(() => import("./pages/Inbox"));
 const Users = lazy(() => import("./pages/Users"));
 const Knowledge = lazy(() => import("./pages/Knowledge"));
 const Monitoring = lazy(() => import("./pages/Monitoring"));
+const Departments = lazy(() => import("./pages/Departments"));
+const Team = lazy(() => import("./pages/Team"));
 
 type Auth = { state: "loading" } | { state: "out" } | { state: "in"; user: User };
 
@@ -30,6 +33,7 @@ export function App() {
 
   const signedOut = useCallback(() => {
     realtime.stop();
+    forgetDirectory();
     setAuth({ state: "out" });
     if (location.pathname !== "/login") {
       navigate(`/login?next=${encodeURIComponent(here())}`, true);
@@ -109,6 +113,8 @@ function Shell({ user, onLogout }: { user: User; onLogout: () => void }) {
     if (path === "/" || (path.startsWith("/numbers") && !staff)) navigate("/inbox", true);
     if (path.startsWith("/knowledge") && !staff) navigate("/inbox", true);
     if (path.startsWith("/users") && user.role !== "admin") navigate("/inbox", true);
+    if (path.startsWith("/departments") && user.role !== "admin") navigate("/inbox", true);
+    if (path.startsWith("/team") && !staff) navigate("/inbox", true);
   }, [path, staff, user.role]);
 
   const link = (to: string, label: string) => (
@@ -136,7 +142,9 @@ function Shell({ user, onLogout }: { user: User; onLogout: () => void }) {
           {link("/inbox", t("nav.inbox"))}
           {staff && link("/numbers", t("nav.numbers"))}
           {staff && link("/knowledge", t("knowledge.nav"))}
+          {staff && link("/team", t("team.nav"))}
           {user.role === "admin" && link("/users", t("users.nav"))}
+          {user.role === "admin" && link("/departments", t("departments.nav"))}
           {user.role === "admin" && link("/monitoring", t("monitoring.nav"))}
         </nav>
         <span className="spacer" />
@@ -182,6 +190,10 @@ function Shell({ user, onLogout }: { user: User; onLogout: () => void }) {
             )
           ) : path.startsWith("/users") && user.role === "admin" ? (
             <Users me={user} />
+          ) : path.startsWith("/departments") && user.role === "admin" ? (
+            <Departments />
+          ) : path.startsWith("/team") && staff ? (
+            <Team />
           ) : path.startsWith("/knowledge") && staff ? (
             <Knowledge />
           ) : path.startsWith("/numbers") && staff ? (

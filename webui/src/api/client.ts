@@ -5,7 +5,7 @@
 import type { paths } from "./schema";
 import type { SignedIn } from "./types";
 
-type Method = "get" | "post" | "patch" | "delete";
+type Method = "get" | "post" | "put" | "patch" | "delete";
 type Json<R> = R extends { content: { "application/json": infer T } } ? T : undefined;
 type Ok<O> = O extends { responses: infer R }
   ? Json<R[Extract<keyof R, 200 | 201 | 202 | 204>]>

@@ -30,6 +30,7 @@ export function Field({ label, error, hint, multiline, rows, value, onChange, ..
           {...common}
           rows={rows ?? 8}
           required={rest.required}
+          placeholder={rest.placeholder}
           onChange={(event) => onChange(event.target.value)}
         />
       ) : (

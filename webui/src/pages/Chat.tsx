@@ -1,14 +1,19 @@
 // One conversation: history (newest page first, older on demand), live messages, ticks,
-// typing, the composer and the copilot's suggestion.
+// typing, the transitions as system lines among them, the composer and the copilot's
+// suggestion. The header says where the conversation stands and offers the moves.
 import { useCallback, useEffect, useLayoutEffect, useRef, useState } from "react";
 import { api } from "../api/client";
+import { useNames } from "../api/directory";
 import { realtime } from "../api/realtime";
-import type { Conversation, Message, User } from "../api/types";
+import type { Audit, Conversation, Message, User } from "../api/types";
 import { messageOf } from "../components/Field";
-import { useT } from "../lib/i18n";
+import { dateTime, time, useT } from "../lib/i18n";
 import { Bubble, DaySeparator, dayOf } from "./Bubble";
+import { ChatHead } from "./ChatHead";
 import { Composer } from "./Composer";
 import { Copilot } from "./Copilot";
+import { visible } from "./inboxQuery";
+import { interleave, lineOf, mergeEvents, transferNote } from "./timeline";
 import { useSuggestion } from "./useSuggestion";
 
 const PAGE = 50;
@@ -36,10 +41,12 @@ function merge(current: Message[], incoming: Message[]): Message[] {
   return [...byId.values()].sort((a, b) => a.created_at.localeCompare(b.created_at) || a.id - b.id);
 }
 
-export function Chat({ id, onBack }: { id: number; user: User; onBack: () => void }) {
+export function Chat({ id, user, onBack }: { id: number; user: User; onBack: () => void }) {
   const t = useT();
+  const names = useNames();
   const [conversation, setConversation] = useState<Conversation | null>(null);
   const [messages, setMessages] = useState<Message[]>([]);
+  const [events, setEvents] = useState<Audit[]>([]);
   const [older, setOlder] = useState<string | null | undefined>(undefined);
   const [loadingOlder, setLoadingOlder] = useState(false);
   const [typing, setTyping] = useState(false);
@@ -80,16 +87,29 @@ export function Chat({ id, onBack }: { id: number; user: User; onBack: () => voi
     };
   }, [id, markRead]);
 
+  const reload = useCallback(() => {
+    void api("get", "/api/v1/conversations/{id}", { params: { id } })
+      .then(setConversation)
+      .catch(() => undefined);
+  }, [id]);
+
   useEffect(() => {
-    // The newest page again once live (what came between the first load and the subscription
-    // is in it) and after a resync.
-    const newest = () =>
+    // The newest page and the transitions again once live (what came between the first load
+    // and the subscription is in them) and after a resync.
+    const newest = () => {
       void api("get", "/api/v1/conversations/{id}/messages", { params: { id }, query: { limit: PAGE } })
         .then((page) => setMessages((current) => merge(current, page.items)))
         .catch(() => undefined);
+      void api("get", "/api/v1/conversations/{id}/events", { params: { id } })
+        .then((list) => setEvents((current) => mergeEvents(current, list.items)))
+        .catch(() => undefined);
+    };
     const off = realtime.listen(`conversation:${id}`, (notice) => {
       const data = notice.data;
-      if (notice.type === "message.created" || notice.type === "message.updated") {
+      if (notice.type === "conversation.event") {
+        const event = data as unknown as Audit;
+        if (typeof event.id === "number") setEvents((current) => mergeEvents(current, [event]));
+      } else if (notice.type === "message.created" || notice.type === "message.updated") {
         const message = data as unknown as Message;
         setMessages((current) => merge(current, [message]));
         if (notice.type === "message.created" && message.direction === "inbound") {
@@ -156,7 +176,7 @@ export function Chat({ id, onBack }: { id: number; user: User; onBack: () => voi
     } else {
       setUnseen(true);
     }
-  }, [messages, typing, older]);
+  }, [messages, events, typing, older]);
 
   function onScroll() {
     const box = scroller.current;
@@ -173,22 +193,33 @@ export function Chat({ id, onBack }: { id: number; user: User; onBack: () => voi
   }
 
   const byWaId = new Map(messages.filter((m) => m.wa_message_id).map((m) => [m.wa_message_id, m]));
-  const contact = conversation?.contact;
+  const items = interleave(messages, events, older === null);
+  const note = transferNote(events, user.id);
+  // Moved where this user no longer sees it (transferred away): nothing more to do here.
+  const gone = conversation !== null && !visible(conversation, user);
 
   return (
     <div className="chat" data-testid="chat">
-      <header className="chat__head">
-        <button type="button" className="ghost back" onClick={onBack} aria-label={t("inbox.back")}>
-          ←
-        </button>
-        <div>
-          <h2>{contact?.display_name ?? "…"}</h2>
-          <p className="muted small">
-            {contact?.phone ? `+${contact.phone}` : ""}
-            {typing && <span className="typing"> · {t("chat.typing")}</span>}
-          </p>
-        </div>
-      </header>
+      <div className="chat__top">
+        <ChatHead
+          conversation={conversation}
+          user={user}
+          typing={typing}
+          onBack={onBack}
+          onChanged={setConversation}
+          onReload={reload}
+        />
+        {note && (
+          <aside className="transfer-note" aria-label={t("chat.note_label")} data-testid="transfer-note">
+            <p className="transfer-note__head small">
+              {names.person(note.actor_user_id)
+                ? t("chat.note_from", { name: names.person(note.actor_user_id) ?? "", at: dateTime(note.created_at) })
+                : t("chat.note", { at: dateTime(note.created_at) })}
+            </p>
+            <p className="transfer-note__text">{note.note}</p>
+          </aside>
+        )}
+      </div>
       <div className="chat__body">
         <div className="messages" ref={scroller} onScroll={onScroll} aria-live="polite" aria-relevant="additions">
           <div className="messages__older">
@@ -205,14 +236,30 @@ export function Chat({ id, onBack }: { id: number; user: User; onBack: () => voi
               {t("common.error", { m: error })}
             </p>
           )}
-          {messages.map((message, index) => {
-            const previous = messages[index - 1];
+          {items.map((item, index) => {
+            const previous = items[index - 1];
+            const day = (!previous || dayOf(previous.at) !== dayOf(item.at)) && <DaySeparator iso={item.at} />;
+            if (item.kind === "event") {
+              const line = lineOf(item.event, names);
+              if (!line) return null;
+              return (
+                <div key={`e${item.event.id}`} className="messages__item">
+                  {day}
+                  <p className="system-line" data-event={item.event.kind}>
+                    <span>{line.text}</span>
+                    {line.note && <span className="system-line__note"> — {t("timeline.note", { note: line.note })}</span>}
+                    <time className="system-line__time" dateTime={item.at}>
+                      {time(item.at)}
+                    </time>
+                  </p>
+                </div>
+              );
+            }
+            const { message } = item;
             const quoted = message.quoted_wa_message_id ? byWaId.get(message.quoted_wa_message_id) : undefined;
             return (
               <div key={message.id} className="messages__item">
-                {(!previous || dayOf(previous.created_at) !== dayOf(message.created_at)) && (
-                  <DaySeparator iso={message.created_at} />
-                )}
+                {day}
                 <Bubble message={message} quoted={quoted ?? null} hasQuote={!!message.quoted_wa_message_id} />
               </div>
             );
@@ -240,15 +287,21 @@ export function Chat({ id, onBack }: { id: number; user: User; onBack: () => voi
           onRegenerate={copilot.regenerate}
         />
       </div>
-      <Composer
-        conversationId={id}
-        draft={draft}
-        onSent={(message) => {
-          copilot.sent(message.body);
-          stick.current = true;
-          setMessages((current) => merge(current, [message]));
-        }}
-      />
+      {gone ? (
+        <p className="chat__gone muted" role="status">
+          {t("chat.gone", { name: names.department(conversation.department_id) ?? t("timeline.a_department") })}
+        </p>
+      ) : (
+        <Composer
+          conversationId={id}
+          draft={draft}
+          onSent={(message) => {
+            copilot.sent(message.body);
+            stick.current = true;
+            setMessages((current) => merge(current, [message]));
+          }}
+        />
+      )}
     </div>
   );
 }

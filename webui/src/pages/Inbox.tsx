@@ -3,14 +3,18 @@ import { useCallback, useEffect, useMemo, useRef, useState } from "react";
 import { api } from "../api/client";
 import { realtime } from "../api/realtime";
 import type { Conversation, User } from "../api/types";
+import { useQueues } from "../api/directory";
+import { StatusChip } from "../components/DeskBadges";
 import { VirtualList } from "../components/VirtualList";
 import { messageOf } from "../components/Field";
-import { time, useT } from "../lib/i18n";
+import { ago, time, useT } from "../lib/i18n";
 import { navigate, usePath, useSearch } from "../lib/router";
 import { Chat } from "./Chat";
 import { InboxFilters } from "./InboxFilters";
 import { useAlertsSetting, useInboxAlerts } from "./inboxAlerts";
-import { type Filters, TABS, listQuery, matches, parseFilters, searchOf } from "./inboxQuery";
+import { type Filters, filtering, listQuery, matches, parseFilters, searchOf, tabsFor } from "./inboxQuery";
+import { QueueBar } from "./QueueBar";
+import { useNow } from "./useNow";
 
 const PAGE = 50;
 const ROW_HEIGHT = 68;
@@ -34,7 +38,10 @@ export default function Inbox({ user }: { user: User }) {
   const openId = Number(/^\/inbox\/(\d+)/.exec(path)?.[1] ?? 0) || null;
   const urlQuery = useSearch();
   // The URL is the source of the filters: a reload, a shared link or the back button set them.
-  const filters = useMemo(() => parseFilters(urlQuery), [urlQuery]);
+  const filters = useMemo(() => parseFilters(urlQuery, user), [urlQuery, user]);
+  const queues = useQueues();
+  const queued = queues?.reduce((sum, q) => sum + q.queued, 0) ?? 0;
+  const now = useNow(10_000);
   const [search, setSearch] = useState(filters.q);
   const [items, setItems] = useState<Conversation[]>([]);
   const shown = useRef<Conversation[]>([]);
@@ -49,10 +56,13 @@ export default function Inbox({ user }: { user: User }) {
   // (and its answer may even reach the page after them), so they are applied again on top.
   const meanwhile = useRef<{ loads: number; notices: Conversation[] }>({ loads: 0, notices: [] });
 
-  const change = useCallback((patch: Partial<Filters>) => {
-    const next = { ...parseFilters(location.search), ...patch };
-    navigate(location.pathname + searchOf(next), true);
-  }, []);
+  const change = useCallback(
+    (patch: Partial<Filters>) => {
+      const next = { ...parseFilters(location.search, user), ...patch };
+      navigate(location.pathname + searchOf(next, user), true);
+    },
+    [user],
+  );
 
   const loadPage = useCallback(
     async (after: string | null, reset: boolean) => {
@@ -149,8 +159,8 @@ export default function Inbox({ user }: { user: User }) {
             value={search}
             onChange={(e) => setSearch(e.target.value)}
           />
-          <div className="tabs" role="tablist">
-            {TABS.map((x) => (
+          <div className="tabs" role="tablist" aria-label={t("inbox.title")}>
+            {tabsFor(user).map((x) => (
               <button
                 key={x.tab}
                 type="button"
@@ -159,9 +169,13 @@ export default function Inbox({ user }: { user: User }) {
                 onClick={() => change({ tab: x.tab })}
               >
                 {t(x.label)}
+                {x.tab === "queued" && queued > 0 && <span className="tab-count">{queued}</span>}
               </button>
             ))}
           </div>
+          {filters.tab === "queued" && (
+            <QueueBar queues={queues} chosen={filters.department} onChoose={(department) => change({ department })} />
+          )}
           <InboxFilters me={user} filters={filters} onChange={change}>
             <button
               type="button"
@@ -181,7 +195,9 @@ export default function Inbox({ user }: { user: User }) {
           </p>
         )}
         {items.length === 0 && !loading ? (
-          <p className="muted pad">{t("inbox.empty")}</p>
+          <p className="muted pad">
+            {filters.tab === "mine" && !filtering(filters) && !filters.q ? t("inbox.empty_mine") : t("inbox.empty")}
+          </p>
         ) : (
           <VirtualList
             items={items}
@@ -204,6 +220,10 @@ export default function Inbox({ user }: { user: User }) {
                   <span className="conv__time">{time(c.last_message_at)}</span>
                 </span>
                 <span className="conv__bottom">
+                  {filters.tab === "all" && <StatusChip status={c.status} />}
+                  {filters.tab === "queued" && c.waiting_since && (
+                    <span className="conv__wait">{ago(c.waiting_since, now)}</span>
+                  )}
                   <span className="conv__preview">{c.last_message_preview}</span>
                   {c.unread_count > 0 && (
                     <span className="unread" aria-label={`${c.unread_count}`}>

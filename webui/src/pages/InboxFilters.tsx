@@ -1,13 +1,16 @@
-// The filter bar above the conversation list: department, assignee, number and "unread only".
-// The choices come from what the API lets this user read: anyone lists the numbers; only
-// admins list users, so the others pick between "mine" and "unassigned".
+// The filter bar above the conversation list: department, number and "unread only"; in *Todos*
+// (supervisors and admins) also the status and the assignee. The choices come from what the
+// API lets this user read: anyone lists the numbers and departments; only admins list users,
+// so a supervisor picks between "mine" and "unassigned". In *Fila* the queues above the list
+// choose the department.
 import { type ReactNode, useEffect, useState } from "react";
 import { api } from "../api/client";
-import type { Channel, User } from "../api/types";
+import { useDepartments } from "../api/directory";
+import type { Channel, Department, User } from "../api/types";
 import { useT } from "../lib/i18n";
-import { type Assignee, type Filters, filtering } from "./inboxQuery";
+import { type Assignee, type Filters, STATUS_CHOICES, type StatusChoice, filtering } from "./inboxQuery";
 
-type Choices = { channels: Channel[]; people: User[]; departments: number[] };
+type Choices = { channels: Channel[]; people: User[]; departments: Department[] };
 
 function useChoices(me: User): Choices {
   const [channels, setChannels] = useState<Channel[]>([]);
@@ -26,9 +29,11 @@ function useChoices(me: User): Choices {
       stopped = true;
     };
   }, [me.id, me.role]);
-  // No route names departments: the ones anyone on the desk belongs to, by number.
-  const departments = [...new Set([...(me.department_ids ?? []), ...people.flatMap((u) => u.department_ids ?? [])])];
-  return { channels, people, departments: departments.sort((a, b) => a - b) };
+  // The departments whose conversations this user sees: every one for admins.
+  const all = useDepartments() ?? [];
+  const mine = new Set(me.department_ids ?? []);
+  const departments = me.role === "admin" ? all : all.filter((d) => mine.has(d.id));
+  return { channels, people, departments };
 }
 
 function assigneeOf(value: string): Assignee {
@@ -49,9 +54,24 @@ export function InboxFilters({
 }) {
   const t = useT();
   const { channels, people, departments } = useChoices(me);
+  const overseeing = filters.tab === "all";
   return (
     <div className="inbox-x-filters">
-      {departments.length > 0 && (
+      {overseeing && (
+        <select
+          aria-label={t("inbox.filter.status")}
+          value={filters.status ?? ""}
+          onChange={(e) => onChange({ status: (e.target.value || null) as StatusChoice | null })}
+        >
+          <option value="">{t("inbox.filter.any_status")}</option>
+          {STATUS_CHOICES.map((x) => (
+            <option key={x.choice} value={x.choice}>
+              {t(x.label)}
+            </option>
+          ))}
+        </select>
+      )}
+      {filters.tab !== "queued" && departments.length > 1 && (
         <select
           aria-label={t("inbox.filter.department")}
           value={filters.department ?? ""}
@@ -59,26 +79,28 @@ export function InboxFilters({
         >
           <option value="">{t("inbox.filter.any_department")}</option>
           {departments.map((d) => (
-            <option key={d} value={d}>
-              {t("inbox.filter.department_n", { n: d })}
+            <option key={d.id} value={d.id}>
+              {d.name}
             </option>
           ))}
         </select>
       )}
-      <select
-        aria-label={t("inbox.filter.assignee")}
-        value={filters.assignee ?? ""}
-        onChange={(e) => onChange({ assignee: assigneeOf(e.target.value) })}
-      >
-        <option value="">{t("inbox.filter.anyone")}</option>
-        <option value="me">{t("inbox.filter.mine")}</option>
-        <option value="none">{t("inbox.filter.unassigned")}</option>
-        {people.map((u) => (
-          <option key={u.id} value={u.id}>
-            {u.name}
-          </option>
-        ))}
-      </select>
+      {overseeing && (
+        <select
+          aria-label={t("inbox.filter.assignee")}
+          value={filters.assignee ?? ""}
+          onChange={(e) => onChange({ assignee: assigneeOf(e.target.value) })}
+        >
+          <option value="">{t("inbox.filter.anyone")}</option>
+          <option value="me">{t("inbox.filter.mine")}</option>
+          <option value="none">{t("inbox.filter.unassigned")}</option>
+          {people.map((u) => (
+            <option key={u.id} value={u.id}>
+              {u.name}
+            </option>
+          ))}
+        </select>
+      )}
       <select
         aria-label={t("inbox.filter.channel")}
         value={filters.channel ?? ""}
@@ -103,7 +125,9 @@ export function InboxFilters({
         <button
           type="button"
           className="ghost inbox-x-clear"
-          onClick={() => onChange({ department: null, assignee: null, channel: null, unread: false })}
+          onClick={() =>
+            onChange({ department: null, assignee: null, status: null, channel: null, unread: false })
+          }
         >
           {t("inbox.filter.clear")}
         </button>

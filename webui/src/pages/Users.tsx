@@ -2,6 +2,7 @@
 // reactivate (asked first), reset a password.
 import { useCallback, useEffect, useState } from "react";
 import { api, ApiError } from "../api/client";
+import { useDepartments } from "../api/directory";
 import type { User } from "../api/types";
 import { Confirm } from "../components/Dialog";
 import { messageOf } from "../components/Field";
@@ -19,6 +20,8 @@ export default function Users({ me }: { me: User }) {
   const [creating, setCreating] = useState(false);
   const [resetting, setResetting] = useState<User | null>(null);
   const [toggling, setToggling] = useState<User | null>(null);
+  const departments = useDepartments();
+  const departmentName = (id: number) => departments?.find((d) => d.id === id)?.name ?? `#${id}`;
 
   const load = useCallback(async () => {
     try {
@@ -102,7 +105,7 @@ export default function Users({ me }: { me: User }) {
                     </select>
                   </td>
                   <td data-label={t("users.departments")}>
-                    {user.department_ids?.length ? user.department_ids.map((d) => `#${d}`).join(", ") : "—"}
+                    {user.department_ids?.length ? user.department_ids.map(departmentName).join(", ") : "—"}
                   </td>
                   <td data-label={t("users.status")}>
                     <span className={`badge badge--${user.is_active ? "ok" : "bad"}`}>

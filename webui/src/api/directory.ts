@@ -1,0 +1,204 @@
+// What the desk's pages name and count: the departments, the team (people with their status
+// and load) and the queues. Each is loaded once per tab and shared by the pages showing it.
+// While some page follows it, the team's statuses follow the "presence" topic and its load
+// (like the queues) is read again a moment after a conversation changes hands.
+import { useEffect, useSyncExternalStore } from "react";
+import { api } from "./client";
+import { realtime } from "./realtime";
+import type { Department, Member, Presence, Queue } from "./types";
+
+// A burst of inbox notices (a sweep hands out several) becomes one request.
+const RELOAD_AFTER_MS = 400;
+
+class Shared<T> {
+  private value: T | null = null;
+  private readonly listeners = new Set<() => void>();
+  private loading: Promise<void> | null = null;
+  private again = false;
+  private generation = 0; // a read begun before a reset (another user) is not kept
+  // Changes made while a read is on its way: its answer may predate them, so they are made
+  // again on top of it.
+  private meanwhile: ((current: T) => T)[] = [];
+
+  constructor(private readonly fetch: () => Promise<T>) {}
+
+  readonly subscribe = (listener: () => void): (() => void) => {
+    this.listeners.add(listener);
+    return () => this.listeners.delete(listener);
+  };
+
+  readonly get = (): T | null => this.value;
+
+  set(value: T | null): void {
+    this.value = value;
+    for (const listener of this.listeners) listener();
+  }
+
+  update(change: (current: T) => T): void {
+    if (this.loading) this.meanwhile.push(change);
+    if (this.value !== null) this.set(change(this.value));
+  }
+
+  /** Reads it again; asked while a read is on its way, one more read follows that one (an
+   * answer begun before a change is not taken as the last word). */
+  load(): Promise<void> {
+    if (this.loading) {
+      this.again = true;
+      return this.loading;
+    }
+    const generation = this.generation;
+    const reading: Promise<void> = this.fetch()
+      .then((value) => {
+        if (generation === this.generation) this.set(this.meanwhile.reduce((v, change) => change(v), value));
+      })
+      .catch(() => undefined)
+      .finally(() => {
+        if (this.loading !== reading) return; // reset meanwhile
+        this.loading = null;
+        this.meanwhile = [];
+        if (this.again) {
+          this.again = false;
+          void this.load();
+        }
+      });
+    this.loading = reading;
+    return reading;
+  }
+
+  reset(): void {
+    this.generation += 1;
+    this.loading = null;
+    this.again = false;
+    this.meanwhile = [];
+    this.set(null);
+  }
+
+  loadOnce(): void {
+    if (this.value === null && !this.loading) void this.load();
+  }
+}
+
+const departments = new Shared(async () => (await api("get", "/api/v1/departments")).items);
+const team = new Shared(async () => (await api("get", "/api/v1/team")).items);
+const queues = new Shared(async () => (await api("get", "/api/v1/queues")).items);
+
+/** Forgets everything (someone else may sign in next in this tab). */
+export function forgetDirectory(): void {
+  for (const store of [departments, team, queues] as Shared<unknown>[]) store.reset();
+}
+
+export function setDepartments(list: Department[]): void {
+  departments.set(list);
+}
+
+export function reloadDepartments(): void {
+  void departments.load();
+}
+
+export function useDepartments(): Department[] | null {
+  const value = useSyncExternalStore(departments.subscribe, departments.get);
+  useEffect(() => departments.loadOnce(), []);
+  return value;
+}
+
+/** Presence notices change a member's status in place; followed while a page shows the team. */
+let presenceFollowers = 0;
+let stopPresence: (() => void) | null = null;
+
+function followPresence(): () => void {
+  if (presenceFollowers++ === 0) {
+    stopPresence = realtime.listen(
+      "presence",
+      (notice) => {
+        if (notice.type === "resync") return void team.load();
+        if (notice.type !== "presence.updated") return;
+        const { user_id: id, status } = notice.data as { user_id?: unknown; status?: unknown };
+        if (typeof id !== "number" || typeof status !== "string") return;
+        team.update((list) => list.map((m) => (m.id === id ? { ...m, status: status as Presence } : m)));
+      },
+      // Followed from now on: what changed before is in a fresh read.
+      () => void team.load(),
+    );
+  }
+  return () => {
+    if (--presenceFollowers === 0) {
+      stopPresence?.();
+      stopPresence = null;
+    }
+  };
+}
+
+/** Inbox notices move load between people and queues: a store that counts them is read again
+ * shortly after (and once the inbox is followed), while some page shows it. */
+function reloadedOnInbox<T>(store: Shared<T>): () => () => void {
+  let followers = 0;
+  let stop: (() => void) | null = null;
+  return () => {
+    if (followers++ === 0) {
+      let timer: number | undefined;
+      const off = realtime.listen(
+        "inbox",
+        () => {
+          window.clearTimeout(timer);
+          timer = window.setTimeout(() => void store.load(), RELOAD_AFTER_MS);
+        },
+        () => void store.load(),
+      );
+      stop = () => {
+        off();
+        window.clearTimeout(timer);
+      };
+    }
+    return () => {
+      if (--followers === 0) {
+        stop?.();
+        stop = null;
+      }
+    };
+  };
+}
+
+const followTeamLoad = reloadedOnInbox(team);
+const followQueues = reloadedOnInbox(queues);
+
+/** The team with live statuses; ``withLoad``: their open counts kept fresh too. */
+export function useTeam(withLoad = false): Member[] | null {
+  const value = useSyncExternalStore(team.subscribe, team.get);
+  useEffect(() => {
+    team.loadOnce();
+    const stop = followPresence();
+    const stopLoading = withLoad ? followTeamLoad() : null;
+    return () => {
+      stop();
+      stopLoading?.();
+    };
+  }, [withLoad]);
+  return value;
+}
+
+export function setMyPresence(userId: number, status: Presence): void {
+  team.update((list) => list.map((m) => (m.id === userId ? { ...m, status } : m)));
+}
+
+/** The queues the user may see, kept fresh while shown. */
+export function useQueues(): Queue[] | null {
+  const value = useSyncExternalStore(queues.subscribe, queues.get);
+  useEffect(() => {
+    queues.loadOnce();
+    return followQueues();
+  }, []);
+  return value;
+}
+
+/** Names by id: departments and people (null when this user cannot know the name). */
+export function useNames(): {
+  department: (id: number | null | undefined) => string | null;
+  person: (id: number | null | undefined) => string | null;
+} {
+  const known = useDepartments();
+  const people = useTeam();
+  return {
+    department: (id) => (id == null ? null : (known?.find((d) => d.id === id)?.name ?? null)),
+    person: (id) => (id == null ? null : (people?.find((m) => m.id === id)?.name ?? null)),
+  };
+}

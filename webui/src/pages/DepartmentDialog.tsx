@@ -1,0 +1,236 @@
+// A department's editor (admins): name, description, members (picked from the users), how its
+// queue hands out conversations and how many one attendant gets, its timezone, weekly hours,
+// holidays and the message customers get out of hours. The API's field errors show under
+// the field they name.
+import { type FormEvent, useEffect, useId, useState } from "react";
+import { api, ApiError } from "../api/client";
+import type { AssignmentMode, Department, User } from "../api/types";
+import { Dialog, FormEnd } from "../components/Dialog";
+import { Field, messageOf, splitError } from "../components/Field";
+import { type Key, translate, useT } from "../lib/i18n";
+import { HolidaysEditor, HoursEditor } from "./HoursEditor";
+import { ROLE_LABEL } from "./UserDialogs";
+
+export const DEFAULT_TIMEZONE = "America/Sao_Paulo";
+const FIELDS = [
+  "name",
+  "description",
+  "member_ids",
+  "assignment",
+  "capacity",
+  "timezone",
+  "hours",
+  "holidays",
+  "out_of_hours_message",
+];
+
+export const MODES: { mode: AssignmentMode; label: Key; hint: Key }[] = [
+  { mode: "off", label: "departments.mode.off", hint: "departments.mode.off_hint" },
+  { mode: "round_robin", label: "departments.mode.round_robin", hint: "departments.mode.round_robin_hint" },
+  { mode: "balanced", label: "departments.mode.balanced", hint: "departments.mode.balanced_hint" },
+];
+
+/** Every IANA zone the browser knows, the department's own and São Paulo's always among them. */
+function zones(current: string): string[] {
+  let known: string[] = [];
+  try {
+    known = Intl.supportedValuesOf("timeZone");
+  } catch {
+    known = [];
+  }
+  return [...new Set([DEFAULT_TIMEZONE, current, ...known])].sort();
+}
+
+function said(field: string, caught: unknown): string {
+  if (field === "name" && caught instanceof ApiError && caught.code === "conflict") {
+    return translate("departments.name_taken");
+  }
+  if (field === "hours") return translate("departments.hours_invalid");
+  return messageOf(caught);
+}
+
+type Props = { department: Department | null; onClose: () => void; onSaved: (d: Department) => void };
+
+export function DepartmentDialog({ department, onClose, onSaved }: Props) {
+  const t = useT();
+  const [name, setName] = useState(department?.name ?? "");
+  const [description, setDescription] = useState(department?.description ?? "");
+  const [members, setMembers] = useState<number[]>(department?.member_ids ?? []);
+  const [assignment, setAssignment] = useState<AssignmentMode>(department?.assignment ?? "off");
+  const [capacity, setCapacity] = useState(String(department?.capacity ?? 10));
+  const [timezone, setTimezone] = useState(department?.timezone ?? DEFAULT_TIMEZONE);
+  const [hours, setHours] = useState<Department["hours"]>(department ? department.hours : null);
+  const [holidays, setHolidays] = useState<string[]>(department?.holidays ?? []);
+  const [outOfHours, setOutOfHours] = useState(department?.out_of_hours_message ?? "");
+  const [users, setUsers] = useState<User[] | null>(null);
+  const [busy, setBusy] = useState(false);
+  const [errors, setErrors] = useState<Record<string, string>>({});
+  const [general, setGeneral] = useState<string | null>(null);
+  const ids = { mode: useId(), zone: useId() };
+
+  useEffect(() => {
+    let stopped = false;
+    api("get", "/api/v1/users")
+      .then((list) => !stopped && setUsers(list.items))
+      .catch((caught: unknown) => !stopped && setGeneral(messageOf(caught)));
+    return () => {
+      stopped = true;
+    };
+  }, []);
+
+  async function submit(event: FormEvent) {
+    event.preventDefault();
+    const room = Number(capacity);
+    if (!name.trim()) {
+      setErrors({ name: t("departments.name_required") });
+      return;
+    }
+    if (!Number.isInteger(room) || room < 1 || room > 1000) {
+      setErrors({ capacity: t("departments.capacity_rule") });
+      return;
+    }
+    setBusy(true);
+    setErrors({});
+    setGeneral(null);
+    const body = {
+      name: name.trim(),
+      description,
+      member_ids: members,
+      assignment,
+      capacity: room,
+      timezone,
+      hours,
+      holidays,
+      out_of_hours_message: outOfHours,
+    };
+    try {
+      onSaved(
+        department
+          ? await api("patch", "/api/v1/departments/{id}", { params: { id: department.id }, body })
+          : await api("post", "/api/v1/departments", { body }),
+      );
+    } catch (caught) {
+      const found = splitError(caught, FIELDS, said);
+      setErrors(found.errors);
+      setGeneral(found.general);
+    } finally {
+      setBusy(false);
+    }
+  }
+
+  const chosen = new Set(members);
+  const people = (users ?? []).filter((u) => u.is_active || chosen.has(u.id));
+  const hint = MODES.find((m) => m.mode === assignment)?.hint;
+
+  return (
+    <Dialog
+      title={department ? t("departments.edit_title", { name: department.name }) : t("departments.new")}
+      onClose={onClose}
+      testId="department"
+    >
+      <form className="stack" onSubmit={(e) => void submit(e)} noValidate>
+        <Field label={t("departments.name")} value={name} onChange={setName} error={errors.name} required />
+        <Field
+          label={t("departments.description")}
+          multiline
+          rows={2}
+          value={description}
+          onChange={setDescription}
+          error={errors.description}
+        />
+        <fieldset className="members">
+          <legend>{t("departments.members")}</legend>
+          {users === null ? (
+            <p className="muted small">{t("common.loading")}</p>
+          ) : (
+            <ul className="members__list">
+              {people.map((user) => (
+                <li key={user.id}>
+                  <label className="check">
+                    <input
+                      type="checkbox"
+                      checked={chosen.has(user.id)}
+                      onChange={(e) =>
+                        setMembers((current) =>
+                          e.target.checked ? [...current, user.id] : current.filter((id) => id !== user.id),
+                        )
+                      }
+                    />
+                    <span>{user.name}</span>
+                    <span className="muted small">{t(ROLE_LABEL[user.role])}</span>
+                  </label>
+                </li>
+              ))}
+            </ul>
+          )}
+          {errors.member_ids && (
+            <p className="admin-field__error" role="alert">
+              {errors.member_ids}
+            </p>
+          )}
+        </fieldset>
+        <div className="admin-field">
+          <label htmlFor={ids.mode}>{t("departments.assignment")}</label>
+          <select
+            id={ids.mode}
+            value={assignment}
+            aria-describedby={`${ids.mode}-hint`}
+            onChange={(e) => setAssignment(e.target.value as AssignmentMode)}
+          >
+            {MODES.map((m) => (
+              <option key={m.mode} value={m.mode}>
+                {t(m.label)}
+              </option>
+            ))}
+          </select>
+          <p className="admin-field__hint muted small" id={`${ids.mode}-hint`}>
+            {hint && t(hint)}
+          </p>
+        </div>
+        <Field
+          label={t("departments.capacity")}
+          type="number"
+          min={1}
+          max={1000}
+          inputMode="numeric"
+          value={capacity}
+          onChange={setCapacity}
+          error={errors.capacity}
+          hint={t("departments.capacity_hint")}
+        />
+        <div className="admin-field">
+          <label htmlFor={ids.zone}>{t("departments.timezone")}</label>
+          <select id={ids.zone} value={timezone} onChange={(e) => setTimezone(e.target.value)}>
+            {zones(timezone).map((zone) => (
+              <option key={zone} value={zone}>
+                {zone.replace(/_/g, " ")}
+              </option>
+            ))}
+          </select>
+          {errors.timezone && (
+            <p className="admin-field__error" role="alert">
+              {errors.timezone}
+            </p>
+          )}
+        </div>
+        <HoursEditor hours={hours} onChange={setHours} error={errors.hours} />
+        <HolidaysEditor holidays={holidays} onChange={setHolidays} error={errors.holidays} />
+        <Field
+          label={t("departments.out_of_hours")}
+          hint={t("departments.out_of_hours_hint")}
+          multiline
+          rows={3}
+          value={outOfHours}
+          onChange={setOutOfHours}
+          error={errors.out_of_hours_message}
+        />
+        <FormEnd
+          error={general}
+          busy={busy}
+          submit={department ? t("departments.save") : t("departments.create")}
+          onCancel={onClose}
+        />
+      </form>
+    </Dialog>
+  );
+}
