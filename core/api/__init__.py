@@ -19,7 +19,7 @@ from core.api import (
 )
 from core.api.routing import Api
 from core.desk import api as desk
-from core.desk import bot_api
+from core.desk import bot_api, departments_api, team_api
 
 APIS: list[Api] = [
     auth.api,
@@ -35,5 +35,7 @@ APIS: list[Api] = [
     quick_replies.api,
     monitoring.api,
     desk.api,
+    departments_api.api,
+    team_api.api,
     bot_api.api,
 ]
