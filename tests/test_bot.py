@@ -104,16 +104,19 @@ async def test_the_menu_routes_the_customer_to_the_chosen_department(desk: Desk)
     maria_ = Customer(desk)
     await maria_.writes("Oi")
     shown = "Com quem quer falar?\n1️⃣ Vendas\n2️⃣ Financeiro"
-    assert await maria_.heard(2) == ["Olá, Maria! Bem-vinda.", shown]
+    # Greeting and menu in one message: one notification on the customer's phone.
+    assert await maria_.heard(1) == [f"Olá, Maria! Bem-vinda.\n\n{shown}"]
     assert (await maria_.conversation()).status is ConversationStatus.BOT
 
     await maria_.writes("x")
-    said = await maria_.heard(4)
-    assert said[2:] == ["Desculpe, não entendi. Responda com o número de uma das opções.", shown]
+    said = await maria_.heard(2)
+    assert said[1] == (
+        f"Desculpe, não entendi. Responda com o número de uma das opções.\n\n{shown}"
+    )
 
     await maria_.writes("2")
-    said = await maria_.heard(5)
-    assert said[4] == "Certo! Já vamos te atender. 😉"
+    said = await maria_.heard(3)
+    assert said[2] == "Certo! Já vamos te atender. 😉"
     conversation = await maria_.conversation()
     assert (conversation.status, conversation.department_id) == (
         ConversationStatus.QUEUED,
@@ -161,29 +164,28 @@ async def test_sub_menus_a_person_on_request_and_the_fallback_after_too_many_tri
     await number_with_bot(desk, admin, menu=menu, max_tries=2, routed_reply="")
     first = Customer(desk, 1)
     await first.writes("bom dia")
-    await first.heard(2)
+    await first.heard(1)
     await first.writes("1")
-    assert (await first.heard(3))[2] == "Sobre pedidos:\n1️⃣ Novo pedido\n2️⃣ Troca"
+    assert (await first.heard(2))[1] == "Sobre pedidos:\n1️⃣ Novo pedido\n2️⃣ Troca"
     await first.writes("troca")  # by its label, any case
-    conversation = await first.conversation()
-    await first.heard(3)
+    await first.heard(2)
     conversation = await first.conversation()
     assert conversation.department_id == trocas
 
     second = Customer(desk, 2)
     await second.writes("oi")
-    await second.heard(5)
+    await second.heard(3)
     await second.writes("quero falar com um ATENDENTE")
-    await second.heard(5)
+    await second.heard(3)
     assert (await second.conversation()).department_id == 1  # the default department
 
     third = Customer(desk, 3)
     await third.writes("oi")
-    await third.heard(7)
+    await third.heard(4)
     await third.writes("banana")
-    await third.heard(9)  # not understood: the menu again
+    await third.heard(5)  # not understood: the menu again
     await third.writes("laranja")  # the second miss: to the fallback
-    await third.heard(9)
+    await third.heard(5)
     conversation = await third.conversation()
     assert (conversation.status, conversation.department_id) == (ConversationStatus.QUEUED, 1)
 
@@ -197,7 +199,7 @@ async def test_an_unanswered_menu_times_out_to_the_fallback_and_a_held_one_is_ne
     await number_with_bot(desk, admin, menu=menu, fallback_department_id=vendas, timeout_s=600)
     quiet = Customer(desk, 1)
     await quiet.writes("oi")
-    await quiet.heard(2)
+    await quiet.heard(1)
     async with desk.app[keys.SESSIONS].begin() as db:
         [timer] = await db.scalars(select(Job).where(Job.kind == "bot.timeout"))
         assert timer.run_at > datetime.now(UTC) + timedelta(minutes=9)
@@ -213,7 +215,7 @@ async def test_an_unanswered_menu_times_out_to_the_fallback_and_a_held_one_is_ne
 
     held = Customer(desk, 2)
     await held.writes("oi")
-    said = len(await held.heard(5))  # greeting and menu (and quiet's routed reply)
+    said = len(await held.heard(3))  # greeting and menu (and quiet's routed reply)
     ana = await desk.user("attendant", departments=[vendas])
     conversation = await held.conversation()
     assert (await call(desk, ana, "POST", f"/conversations/{conversation.id}/claim"))[0] == 200
@@ -247,13 +249,13 @@ async def test_out_of_hours_the_customer_is_told_once_and_still_waits_in_the_que
     await number_with_bot(desk, admin, menu=menu, routed_reply="")
     customer = Customer(desk)
     await customer.writes("oi")
-    await customer.heard(2)
+    await customer.heard(1)
     await customer.writes("1")
-    said = await customer.heard(3)
-    assert said[2] == "Estamos fechados hoje; respondemos no próximo dia útil."
+    said = await customer.heard(2)
+    assert said[1] == "Estamos fechados hoje; respondemos no próximo dia útil."
     await customer.writes("alô?")
     await customer.writes("tem alguém?")
-    assert len(await customer.heard(3)) == 3  # told once per conversation
+    assert len(await customer.heard(2)) == 2  # told once per conversation
     conversation = await customer.conversation()
     assert (conversation.status, conversation.department_id) == (
         ConversationStatus.QUEUED,

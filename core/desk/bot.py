@@ -176,7 +176,9 @@ class Bot:
         await self._desk.run(lambda db, changes: self._timeout(db, changes, int(job.key)))
 
     async def _reply(self, db: AsyncSession, changes: Changes, conversation_id: int) -> None:
-        conversation = await load(db, conversation_id)
+        # Not locked: ingest keeps writing to it meanwhile; if someone takes it before this
+        # commits, the guarded write finds it moved and the unit runs again (and stays silent).
+        conversation = await load(db, conversation_id, lock=False)
         if conversation.status is not BOT:
             return  # someone holds it now (or it ended): the bot is silent
         channel = await db.get(Channel, conversation.channel_id)
@@ -211,8 +213,7 @@ class Bot:
             contact = contacts.get(conversation.contact_id)
             name = (contact.name or contact.push_name or "") if contact else ""
             greeting = config.greeting.replace("{nome}", name).replace(", !", "!").strip()
-            await self._say(db, changes, conversation, greeting)
-            await self._ask(db, changes, conversation, config, state)
+            await self._ask(db, changes, conversation, config, state, greeting)
             return
         for body in written[-1:]:  # the customer's latest answer counts
             await self._answer(db, changes, conversation, config, state, body or "")
@@ -250,8 +251,7 @@ class Bot:
         if state["tries"] >= config.max_tries:
             await self._route(db, changes, conversation, config, None, "invalid answers")
             return
-        await self._say(db, changes, conversation, config.invalid_reply)
-        await self._ask(db, changes, conversation, config, state)
+        await self._ask(db, changes, conversation, config, state, config.invalid_reply)
 
     async def _ask(
         self,
@@ -260,12 +260,18 @@ class Bot:
         conversation: ConversationRow,
         config: BotConfig,
         state: dict[str, Any],
+        before: str = "",
     ) -> None:
+        """The menu where the customer is, in one message with what comes ``before`` it (the
+        greeting, "not understood"): one notification on their phone, not two."""
         menu = _at(config.menu, state.get("path", []))
         if not menu.options:
+            if before.strip():
+                await self._say(db, changes, conversation, before)
             await self._route(db, changes, conversation, config, None, "no menu")
             return
-        await self._say(db, changes, conversation, render(menu))
+        text = f"{before.strip()}\n\n{render(menu)}" if before.strip() else render(menu)
+        await self._say(db, changes, conversation, text)
         await _save(db, conversation.key, state)
         changes.enqueue(
             TIMEOUT,

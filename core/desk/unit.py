@@ -1,11 +1,12 @@
 """One unit of work at the desk: a transaction, its change set, and after the commit its notices
 published and its jobs woken — the one helper every desk action goes through.
 
-Conversations a unit moves are loaded as rows (``load``: locked ``FOR UPDATE`` on PostgreSQL)
-and written back guarded by what was read (status, department, assignee): if another unit
-changed them meanwhile (SQLite does not lock on read), the write finds nothing, and the unit
-runs again from the start, reading the new state. So of two claims at once exactly one wins,
-on either database.
+Conversations a unit changes are loaded as rows (``load``: locked ``FOR UPDATE`` on PostgreSQL,
+or not, for work that must not hold up ingest, like the bot's) and written back guarded by what
+was read (status, department, assignee): if another unit moved them meanwhile (SQLite does not
+lock on read), the write finds nothing, and the unit runs again from the start, reading the
+new state. So of two claims at once exactly one wins, on either database, and the bot never
+speaks in a conversation someone took while it was answering.
 """
 
 from __future__ import annotations
@@ -64,9 +65,9 @@ async def store(db: AsyncSession, changes: Changes) -> None:
     table = ConversationRow.table
     rows = [*changes.conversations_updated]
     for row in rows:
-        was = dict(zip(row.columns, row.was or (), strict=False))
-        if row.id is None or not any(getattr(row, name) != was.get(name) for name in _GUARDED):
+        if row.id is None or row.was is None or not row.changes():
             continue
+        was = dict(zip(row.columns, row.was, strict=True))
         guard = and_(
             *(
                 table.c[name].is_(None) if was[name] is None else table.c[name] == was[name]
@@ -78,8 +79,7 @@ async def store(db: AsyncSession, changes: Changes) -> None:
         if written.rowcount != 1:  # type: ignore[attr-defined]
             raise Stale(f"conversation {row.id}")
         row.was = row.values()
-    # The rest (unguarded: no transition in them), and the messages the unit changed.
-    await store_changes(db, [*rows, *changes.messages_updated])
+    await store_changes(db, [*changes.messages_updated])
 
 
 class Desk:
