@@ -112,7 +112,7 @@ async def test_an_admin_manages_users_and_a_deactivated_attendant_is_signed_out(
         # Her socket closes at once and the page asks again; a click is her next request
         # if it has not happened yet (the tab may already be gone, signed out).
         with contextlib.suppress(PlaywrightTimeout):
-            await other.get_by_role("tab", name="Na fila").click(timeout=3000)
+            await other.get_by_role("tab", name="Fila").click(timeout=3000)
         await other.wait_for_url("**/login**")
         await other.get_by_role("heading", name="Entrar").wait_for()
         async with other.expect_response("**/api/v1/auth/login") as refused:

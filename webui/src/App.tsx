@@ -1,8 +1,8 @@
 // The shell: who is signed in, which page shows, the top bar. Pages load on demand, so the
 // first download stays small.
-import { lazy, Suspense, useCallback, useEffect, useState } from "react";
+import { lazy, Suspense, useCallback, useEffect, useRef, useState } from "react";
 import { api, hasRefreshToken, onSignedOut, refresh, signOut } from "./api/client";
-import { forgetDirectory } from "./api/directory";
+import { forgetDirectory, refreshDirectory } from "./api/directory";
 import { realtime } from "./api/realtime";
 import type { User } from "./api/types";
 import { UserMenu } from "./components/UserMenu";
@@ -18,10 +18,16 @@ const Knowledge = lazy(() => import("./pages/Knowledge"));
 const Monitoring = lazy(() => import("./pages/Monitoring"));
 const Departments = lazy(() => import("./pages/Departments"));
 const Team = lazy(() => import("./pages/Team"));
+const Bot = lazy(() => import("./pages/Bot"));
 
 type Auth = { state: "loading" } | { state: "out" } | { state: "in"; user: User };
 
 const STAFF = new Set(["admin", "supervisor"]);
+
+/** Whether two readings of the signed-in user say the same (a new object re-reads the inbox). */
+function same(a: User, b: User): boolean {
+  return JSON.stringify(a) === JSON.stringify(b);
+}
 
 function here(): string {
   return location.pathname + location.search;
@@ -41,6 +47,35 @@ export function App() {
   }, []);
 
   useEffect(() => onSignedOut(signedOut), [signedOut]);
+
+  // An admin changing this user's role or departments: core says so on "me" (user.updated),
+  // and the app adopts it at once — the nav follows the role, the inbox the departments.
+  const signedIn = auth.state === "in" ? auth.user : null;
+  const current = useRef<User | null>(null);
+  current.current = signedIn;
+  const signedInId = signedIn?.id ?? null;
+  useEffect(() => {
+    if (signedInId === null) return undefined;
+    const adopt = (user: User) => {
+      const known = current.current;
+      if (!known || known.id !== user.id || same(known, user)) return;
+      setAuth({ state: "in", user });
+      refreshDirectory();
+    };
+    // Read again once followed (and after a resync): a change made before is in it.
+    const reread = () =>
+      void api("get", "/api/v1/auth/me")
+        .then(adopt)
+        .catch(() => undefined);
+    return realtime.listen(
+      "me",
+      (notice) => {
+        if (notice.type === "resync") reread();
+        else if (notice.type === "user.updated") adopt(notice.data as unknown as User);
+      },
+      reread,
+    );
+  }, [signedInId]);
 
   useEffect(() => {
     void (async () => {
@@ -81,6 +116,12 @@ export function App() {
   );
 }
 
+/** The number whose bot the path shows (/numbers/3/bot), else null. */
+function botOf(path: string): number | null {
+  const id = Number(/^\/numbers\/(\d+)\/bot\/?$/.exec(path)?.[1]);
+  return Number.isInteger(id) && id > 0 ? id : null;
+}
+
 function nextPath(): string {
   const next = new URLSearchParams(location.search).get("next");
   return next?.startsWith("/") && !next.startsWith("//") && !next.startsWith("/login")
@@ -94,6 +135,7 @@ function Shell({ user, onLogout }: { user: User; onLogout: () => void }) {
   const path = usePath();
   const [online, setOnline] = useState(true);
   const staff = STAFF.has(user.role);
+  const botId = botOf(path);
 
   useEffect(() => {
     let timer: number | undefined;
@@ -197,7 +239,11 @@ function Shell({ user, onLogout }: { user: User; onLogout: () => void }) {
           ) : path.startsWith("/knowledge") && staff ? (
             <Knowledge />
           ) : path.startsWith("/numbers") && staff ? (
-            <Numbers />
+            botId ? (
+              <Bot key={botId} channelId={botId} me={user} />
+            ) : (
+              <Numbers me={user} />
+            )
           ) : (
             <Inbox user={user} />
           )}

@@ -1,11 +1,13 @@
 // What the desk's pages name and count: the departments, the team (people with their status
-// and load) and the queues. Each is loaded once per tab and shared by the pages showing it.
+// and load), everyone's name (people outside one's departments too: who claimed or transferred
+// a conversation before it reached you) and the queues. Each is loaded once per tab and shared
+// by the pages showing it; a name nobody knows yet has the people read again, once.
 // While some page follows it, the team's statuses follow the "presence" topic and its load
 // (like the queues) is read again a moment after a conversation changes hands.
 import { useEffect, useSyncExternalStore } from "react";
 import { api } from "./client";
 import { realtime } from "./realtime";
-import type { Department, Member, Presence, Queue } from "./types";
+import type { Department, Member, Person, Presence, Queue } from "./types";
 
 // A burst of inbox notices (a sweep hands out several) becomes one request.
 const RELOAD_AFTER_MS = 400;
@@ -76,15 +78,41 @@ class Shared<T> {
   loadOnce(): void {
     if (this.value === null && !this.loading) void this.load();
   }
+
+  /** Read again if some page has read it already (it may have changed). */
+  reloadIfKnown(): void {
+    if (this.value !== null || this.loading) void this.load();
+  }
 }
 
 const departments = new Shared(async () => (await api("get", "/api/v1/departments")).items);
 const team = new Shared(async () => (await api("get", "/api/v1/team")).items);
 const queues = new Shared(async () => (await api("get", "/api/v1/queues")).items);
+const people = new Shared(async () => (await api("get", "/api/v1/people")).items);
+const stores = [departments, team, queues, people] as Shared<unknown>[];
+
+// The ids a read of the people did not know: each has them read again once (someone added
+// since), never more (an id nobody has would otherwise ask forever).
+const unknown = new Set<number>();
+let askTimer: number | undefined;
+
+function unknownPerson(id: number): void {
+  if (unknown.has(id)) return;
+  unknown.add(id);
+  window.clearTimeout(askTimer);
+  askTimer = window.setTimeout(() => void people.load(), 0); // not during a render
+}
 
 /** Forgets everything (someone else may sign in next in this tab). */
 export function forgetDirectory(): void {
-  for (const store of [departments, team, queues] as Shared<unknown>[]) store.reset();
+  for (const store of stores) store.reset();
+  unknown.clear();
+  window.clearTimeout(askTimer);
+}
+
+/** The signed-in user's rights changed: what they may see (queues, team) is read again. */
+export function refreshDirectory(): void {
+  for (const store of stores) store.reloadIfKnown();
 }
 
 export function setDepartments(list: Department[]): void {
@@ -190,15 +218,30 @@ export function useQueues(): Queue[] | null {
   return value;
 }
 
-/** Names by id: departments and people (null when this user cannot know the name). */
+/** Everyone's name by id, active or not (for choices and names outside one's team). */
+export function usePeople(): Person[] | null {
+  const value = useSyncExternalStore(people.subscribe, people.get);
+  useEffect(() => people.loadOnce(), []);
+  return value;
+}
+
+/** Names by id: departments and people (null while unknown: a person nobody knows yet has
+ * the people read again). */
 export function useNames(): {
   department: (id: number | null | undefined) => string | null;
   person: (id: number | null | undefined) => string | null;
 } {
   const known = useDepartments();
-  const people = useTeam();
+  const colleagues = useTeam();
+  const everyone = usePeople();
   return {
     department: (id) => (id == null ? null : (known?.find((d) => d.id === id)?.name ?? null)),
-    person: (id) => (id == null ? null : (people?.find((m) => m.id === id)?.name ?? null)),
+    person: (id) => {
+      if (id == null) return null;
+      const name = colleagues?.find((m) => m.id === id)?.name ?? everyone?.find((p) => p.id === id)?.name;
+      if (name !== undefined) return name;
+      if (everyone !== null) unknownPerson(id);
+      return null;
+    },
   };
 }

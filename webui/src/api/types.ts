@@ -36,3 +36,7 @@ export type Queue = Schemas["QueueOut"];
 export type Member = Schemas["MemberOut"];
 export type Presence = Schemas["Status"];
 export type Audit = Schemas["AuditOut"];
+export type BotConfig = Schemas["BotConfig"];
+export type BotMenu = Schemas["Menu"];
+export type BotOption = Schemas["Option"];
+export type Person = Schemas["Person"];

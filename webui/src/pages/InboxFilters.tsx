@@ -1,34 +1,30 @@
 // The filter bar above the conversation list: department, number and "unread only"; in *Todos*
 // (supervisors and admins) also the status and the assignee. The choices come from what the
-// API lets this user read: anyone lists the numbers and departments; only admins list users,
-// so a supervisor picks between "mine" and "unassigned". In *Fila* the queues above the list
-// choose the department.
+// API lets this user read: anyone lists the numbers, the departments and everyone's name (the
+// people to pick an assignee from). In *Fila* the queues above the list choose the department.
 import { type ReactNode, useEffect, useState } from "react";
 import { api } from "../api/client";
-import { useDepartments } from "../api/directory";
-import type { Channel, Department, User } from "../api/types";
+import { useDepartments, usePeople } from "../api/directory";
+import type { Channel, Department, Person, User } from "../api/types";
 import { useT } from "../lib/i18n";
 import { type Assignee, type Filters, STATUS_CHOICES, type StatusChoice, filtering } from "./inboxQuery";
 
-type Choices = { channels: Channel[]; people: User[]; departments: Department[] };
+type Choices = { channels: Channel[]; people: Person[]; departments: Department[] };
 
 function useChoices(me: User): Choices {
   const [channels, setChannels] = useState<Channel[]>([]);
-  const [people, setPeople] = useState<User[]>([]);
   useEffect(() => {
     let stopped = false;
     void api("get", "/api/v1/channels")
       .then((list) => !stopped && setChannels(list.items))
       .catch(() => undefined);
-    if (me.role === "admin") {
-      void api("get", "/api/v1/users")
-        .then((list) => !stopped && setPeople(list.items.filter((u) => u.is_active && u.id !== me.id)))
-        .catch(() => undefined);
-    }
     return () => {
       stopped = true;
     };
-  }, [me.id, me.role]);
+  }, []);
+  const people = (usePeople() ?? [])
+    .filter((p) => p.is_active && p.id !== me.id)
+    .sort((a, b) => a.name.localeCompare(b.name));
   // The departments whose conversations this user sees: every one for admins.
   const all = useDepartments() ?? [];
   const mine = new Set(me.department_ids ?? []);

@@ -1,20 +1,23 @@
-// Numbers (operators and admins): every linked WhatsApp number with its live state.
+// Numbers (supervisors and admins): every linked WhatsApp number with its live state, and the
+// way to its bot (admins edit it, supervisors see it).
 import { useCallback, useEffect, useRef, useState } from "react";
 import { api, ApiError } from "../api/client";
 import { realtime } from "../api/realtime";
-import type { Channel } from "../api/types";
+import type { Channel, User } from "../api/types";
 import { Confirm } from "../components/Dialog";
 import { PageMessages } from "../components/PageMessages";
 import { StateBadge } from "../components/StateBadge";
 import { messageOf } from "../components/Field";
 import { ago, dateTime, type Key, useT } from "../lib/i18n";
+import { navigate } from "../lib/router";
 import { AddNumber } from "./AddNumber";
 import { useNow } from "./useNow";
 
 type Action = "restart" | "logout" | "delete";
 
-export default function Numbers() {
+export default function Numbers({ me }: { me: User }) {
   const t = useT();
+  const admin = me.role === "admin";
   const now = useNow(5000);
   const [channels, setChannels] = useState<Channel[] | null>(null);
   const [reachable, setReachable] = useState(true);
@@ -126,6 +129,15 @@ export default function Numbers() {
                   <td data-label={t("numbers.since")}>{dateTime(channel.connected_since)}</td>
                   <td data-label={t("numbers.last_event")}>{ago(channel.status_at, now)}</td>
                   <td className="row-actions">
+                    <button
+                      type="button"
+                      className="small"
+                      aria-label={t("bot.open_named", { name: channel.name })}
+                      title={admin ? undefined : t("bot.read_only")}
+                      onClick={() => navigate(`/numbers/${channel.id}/bot`)}
+                    >
+                      {t("bot.open")}
+                    </button>
                     {(["restart", "logout", "delete"] as const).map((action) => (
                       <button
                         key={action}
