@@ -10,7 +10,7 @@ from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
-from sqlalchemy import ColumnElement, delete, func, insert, select
+from sqlalchemy import ColumnElement, delete, func, insert, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.desk.machine import ENDED
@@ -179,7 +179,7 @@ async def create(db: AsyncSession, body: DepartmentIn) -> tuple[Department, set[
 async def change(db: AsyncSession, department: Department, body: DepartmentPatch) -> set[int]:
     """Applies the patch; answers the users whose rights changed."""
     if body.name is not None and body.name.strip() != department.name:
-        await _unique_name(db, body.name.strip())
+        await _unique_name(db, body.name.strip(), keep=department.id)
         department.name = body.name.strip()
     if body.is_default is False and department.is_default:
         raise Conflict(
@@ -256,12 +256,20 @@ def _apply(department: Department, body: DepartmentFields) -> None:
         department.timezone = DEFAULT_TIMEZONE
 
 
-async def _unique_name(db: AsyncSession, name: str) -> None:
-    taken = await db.scalar(
-        select(Department.id).where(func.lower(Department.name) == name.lower())
-    )
-    if taken is not None:
-        raise Conflict("A department with this name already exists.", details={"field": "name"})
+async def _unique_name(db: AsyncSession, name: str, keep: int | None = None) -> None:
+    """The same name in another case counts as taken (the database's lower() folds ASCII only
+    on SQLite, so the exact name is asked for too)."""
+    same = or_(Department.name == name, func.lower(Department.name) == name.lower())
+    others = select(Department.id).where(same, Department.id != (keep or 0)).limit(1)
+    if await db.scalar(others) is not None:
+        raise NameTaken()
+
+
+class NameTaken(Conflict):
+    default_message = "A department with this name already exists."
+
+    def __init__(self) -> None:
+        super().__init__(details={"field": "name"})
 
 
 # Business hours.

@@ -8,6 +8,7 @@ from typing import Any
 import structlog
 from pydantic import BaseModel, Field
 from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.api.routing import ADMIN, Api, Call
@@ -55,9 +56,12 @@ async def list_departments(call: Call[None, None]) -> DepartmentList:
     tags=TAGS,
 )
 async def add_department(call: Call[service.DepartmentIn, None]) -> service.DepartmentOut:
-    async with call.db.begin() as db:
-        department, touched = await service.create(db, call.body)
-        out = await service.department_out(db, department)
+    try:
+        async with call.db.begin() as db:
+            department, touched = await service.create(db, call.body)
+            out = await service.department_out(db, department)
+    except IntegrityError:
+        raise service.NameTaken() from None  # made at the same moment by someone else
     await access_changed(call, touched)
     log.info("department_created", department_id=out.id, by=call.me.id)
     return out
@@ -73,10 +77,13 @@ async def add_department(call: Call[service.DepartmentIn, None]) -> service.Depa
     tags=TAGS,
 )
 async def update_department(call: Call[service.DepartmentPatch, None]) -> service.DepartmentOut:
-    async with call.db.begin() as db:
-        department = await service.get_department(db, call.int_param("id"), lock=True)
-        touched = await service.change(db, department, call.body)
-        out = await service.department_out(db, department)
+    try:
+        async with call.db.begin() as db:
+            department = await service.get_department(db, call.int_param("id"), lock=True)
+            touched = await service.change(db, department, call.body)
+            out = await service.department_out(db, department)
+    except IntegrityError:
+        raise service.NameTaken() from None
     await access_changed(call, touched)
     if call.body.assignment is not None or call.body.capacity is not None or touched:
         await _sweep(call, [out.id])  # a new mode, more room or more people: hand out the queue
