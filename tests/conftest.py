@@ -307,8 +307,9 @@ class Desk:
 
 
 @pytest.fixture
-async def desk(aiohttp_client: Any, tmp_path: Path, database_url: str) -> Desk:
-    """Core on a fresh migrated database, on SQLite and on PostgreSQL."""
+async def desk(database_url: str, tmp_path: Path, aiohttp_client: Any) -> Desk:
+    """Core on a fresh migrated database, on SQLite and on PostgreSQL. (The database first:
+    fixtures end in reverse order, so core stops before its database is dropped.)"""
     return Desk(await aiohttp_client(create_app(make_settings(tmp_path, database_url))))
 
 
