@@ -38,6 +38,7 @@ from sessions.commands import (
 from sessions.drivers.base import Driver, DriverError, SessionDriver
 from sessions.events import Event
 from zapdesk.log import configure_logging
+from zapdesk.tasks import TaskSet
 
 log = structlog.get_logger("gateway.host")
 
@@ -98,7 +99,7 @@ class Host:
         self._emitted = 0
         self._stored = 0
         self._waiting: list[tuple[int, asyncio.Future[None]]] = []
-        self._tasks: set[asyncio.Task[None]] = set()
+        self._tasks = TaskSet()
         self.sink = Sink(self)
 
     # Events: serialized once, batched for a couple of milliseconds into one frame.
@@ -162,9 +163,7 @@ class Host:
                 if frame is not None:
                     self.send({"op": "reply", "req": frame.get("req"), "ok": True, "result": None})
                 return
-            task = asyncio.create_task(self._answer(frame), name=f"host-{frame['op']}")
-            self._tasks.add(task)
-            task.add_done_callback(self._tasks.discard)
+            self._tasks.spawn(self._answer(frame), f"host-{frame['op']}")
 
     async def _answer(self, frame: Frame) -> None:
         reply: Frame = {"op": "reply", "req": frame.get("req")}
@@ -226,9 +225,7 @@ class Host:
         return None
 
     async def shutdown(self) -> None:
-        for task in list(self._tasks):
-            task.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
+        await self._tasks.cancel()
         for session_id, session in list(self.sessions.items()):
             try:
                 async with asyncio.timeout(STOP_TIMEOUT_S):

@@ -40,10 +40,9 @@ def zapdesk(*args: str, env: dict[str, str], stdin: str = "") -> subprocess.Comp
     )
 
 
-@pytest.fixture
-def env(tmp_path: Path) -> dict[str, str]:
+def core_env(tmp_path: Path, database: str, **extra: str) -> dict[str, str]:
+    """The environment of a core process on ``database`` (migrated here), with fresh secrets."""
     keep = {k: v for k, v in os.environ.items() if not k.startswith("ZAPDESK_")}
-    database = f"sqlite+aiosqlite:///{tmp_path / 'zapdesk.db'}"
     upgrade(database)
     return {
         **keep,
@@ -54,7 +53,28 @@ def env(tmp_path: Path) -> dict[str, str]:
         "ZAPDESK_SECRET_KEY": secrets.token_urlsafe(32),
         "ZAPDESK_GATEWAY_TOKEN": secrets.token_urlsafe(24),
         "ZAPDESK_LOG_LEVEL": "warning",
+        **extra,
     }
+
+
+def create_admin(env: dict[str, str], email: str = "admin@empresa.com.br") -> None:
+    created = zapdesk(
+        "user",
+        "create",
+        "--email",
+        email,
+        "--role",
+        "admin",
+        "--password-stdin",
+        env=env,
+        stdin=PASSWORD + "\n",
+    )
+    assert created.returncode == 0, created.stderr
+
+
+@pytest.fixture
+def env(tmp_path: Path) -> dict[str, str]:
+    return core_env(tmp_path, f"sqlite+aiosqlite:///{tmp_path / 'zapdesk.db'}")
 
 
 @pytest.fixture
@@ -92,18 +112,7 @@ def test_workers_share_the_port_and_every_socket_hears_every_message(
         "ZAPDESK_REDIS_URL": redis_server,
         "ZAPDESK_REDIS_PREFIX": redis_prefix,
     }
-    created = zapdesk(
-        "user",
-        "create",
-        "--email",
-        "admin@empresa.com.br",
-        "--role",
-        "admin",
-        "--password-stdin",
-        env=env,
-        stdin=PASSWORD + "\n",
-    )
-    assert created.returncode == 0, created.stderr
+    create_admin(env)
     url = f"http://127.0.0.1:{env['ZAPDESK_CORE_PORT']}"
     process = subprocess.Popen(
         [sys.executable, "-m", "zapdesk", "core"], env=env, stderr=subprocess.PIPE, text=True

@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 from aiohttp import WSMsgType
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from core import keys
 from core.desk.departments import is_open
@@ -517,11 +517,18 @@ async def test_a_job_asked_for_twice_runs_once_unless_asked_again_while_it_runs(
     runner = desk.app[JOBS]
     runner.handle("test.echo", handler)
 
-    async def ask(db: Any, changes: Any) -> None:
-        changes.enqueue("test.echo", "k")
+    later = datetime.now(UTC) + timedelta(hours=1)
 
-    await desk.app[DESK].run(ask)
-    await desk.app[DESK].run(ask)  # waiting already: the same job
+    async def ask(db: Any, changes: Any, at: datetime | None = None) -> None:
+        changes.enqueue("test.echo", "k", run_at=at)
+
+    # Asked twice while it waits (due in an hour, so nothing can run it in between).
+    await desk.app[DESK].run(lambda db, changes: ask(db, changes, later))
+    await desk.app[DESK].run(lambda db, changes: ask(db, changes, later))
+    async with desk.app[keys.SESSIONS].begin() as db:
+        [job] = await db.scalars(select(Job).where(Job.kind == "test.echo"))
+        await db.execute(update(Job).where(Job.id == job.id).values(run_at=datetime.now(UTC)))
+    runner.wake()
     await started.wait()
     if asked_again_while_running:
         await desk.app[DESK].run(ask)

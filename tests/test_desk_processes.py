@@ -5,8 +5,6 @@ never let two people claim one conversation nor give anyone more than their capa
 from __future__ import annotations
 
 import asyncio
-import os
-import secrets
 import subprocess
 import sys
 from collections import Counter
@@ -20,7 +18,6 @@ import pytest
 from aiohttp import web
 from sqlalchemy import func, select
 
-from core.storage.migrations import upgrade
 from core.storage.models import (
     Conversation,
     ConversationEvent,
@@ -32,7 +29,7 @@ from core.storage.models import (
 from sessions.events import EventBatch
 from sessions.signing import HEADER, sign
 from tests.conftest import drop_pg_database, new_pg_database
-from tests.test_core_workers import PASSWORD, redis_prefix, zapdesk
+from tests.test_core_workers import PASSWORD, core_env, create_admin, redis_prefix
 from tests.test_ingest import T0, maria, received
 from tests.test_up import free_port
 from zapdesk.db import create_engine, session_factory
@@ -64,33 +61,15 @@ class FakeGateway:
 
 
 def environment(tmp_path: Path, database_url: str, **extra: str) -> dict[str, str]:
-    keep = {k: v for k, v in os.environ.items() if not k.startswith("ZAPDESK_")}
-    upgrade(database_url)
-    env = {
-        **keep,
-        "ZAPDESK_DATA_DIR": str(tmp_path / "data"),
-        "ZAPDESK_CORE_PORT": str(free_port()),
-        "ZAPDESK_DATABASE_URL": database_url,
-        "ZAPDESK_WEBHOOK_SECRET": secrets.token_urlsafe(24),
-        "ZAPDESK_SECRET_KEY": secrets.token_urlsafe(32),
-        "ZAPDESK_GATEWAY_TOKEN": secrets.token_urlsafe(24),
-        "ZAPDESK_LOG_LEVEL": "warning",
-        "ZAPDESK_COPILOT_PROVIDER": "off",
-        "ZAPDESK_JOBS_POLL_S": "0.2",
+    """A migrated database with an admin, and a core environment for it."""
+    env = core_env(
+        tmp_path,
+        database_url,
+        ZAPDESK_COPILOT_PROVIDER="off",
+        ZAPDESK_JOBS_POLL_S="0.2",
         **extra,
-    }
-    made = zapdesk(
-        "user",
-        "create",
-        "--email",
-        ADMIN,
-        "--role",
-        "admin",
-        "--password-stdin",
-        env=env,
-        stdin=PASSWORD + "\n",
     )
-    assert made.returncode == 0, made.stderr
+    create_admin(env, ADMIN)
     return env
 
 

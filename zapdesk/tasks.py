@@ -36,9 +36,6 @@ class TaskSet:
     def __len__(self) -> int:
         return len(self._tasks)
 
-    def __iter__(self) -> Any:
-        return iter(list(self._tasks))
-
     async def drain(self, timeout_s: float) -> None:
         """Lets the tasks finish for up to ``timeout_s``, then cancels what is left."""
         tasks = list(self._tasks)

@@ -7,15 +7,17 @@ from typing import Literal
 import structlog
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, field_validator, model_validator
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
 
-from core import gateway_client, keys
+from core import gateway_client
 from core.api.routing import Api, Call
 from core.copilot.service import COPILOT
-from core.desk.changes import audience_of
-from core.desk.unit import DESK, publish
+from core.desk.changes import Changes, audience_of
+from core.desk.unit import DESK
 from core.gateway_client import GATEWAY
 from core.inbox import queries
 from core.inbox.pagination import DEFAULT_LIMIT, MAX_LIMIT, Page, SortKey, decode_cursor
+from core.inbox.queries import MarkedRead
 from core.outbound import service as outbound_service
 from core.outbound.service import SendIn, queue_message
 from core.outbound.typing import TYPING
@@ -184,20 +186,17 @@ async def list_messages(call: Call[None, PageQuery]) -> MessagePage:
 async def mark_conversation_read(call: Call[None, None]) -> ConversationOut:
     """Unread count to zero, and read receipts sent to the customer through the gateway (best
     effort: the conversation is read in the desk even when the gateway cannot be reached)."""
-    async with call.db.begin() as db:
+
+    async def work(db: AsyncSession, changes: Changes) -> tuple[MarkedRead, ConversationOut]:
         viewer = await queries.viewer_of(db, call.me)
         marked = await queries.mark_read(db, viewer, call.int_param("id"))
         out = ConversationOut.of(marked.conversation, marked.contact)
-    if marked.changed:
-        # Not a transition: only the unread count, shown to whom sees the conversation.
-        await publish(
-            call.request.app[keys.BUS],
-            [
-                Notice(
-                    INBOX, CONVERSATION_UPDATED, serialized(out), audience_of(marked.conversation)
-                )
-            ],
-        )
+        if marked.changed:  # not a transition: the unread count, for whom sees it
+            audience = audience_of(marked.conversation)
+            changes.extra.append(Notice(INBOX, CONVERSATION_UPDATED, serialized(out), audience))
+        return marked, out
+
+    marked, out = await call.request.app[DESK].run(work)
     if marked.receipt is not None:
         receipt = marked.receipt
         await gateway_client.mark_read(

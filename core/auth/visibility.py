@@ -18,6 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from core.realtime.bus import Notice
 from core.realtime.topics import ME, SESSIONS
 from core.storage.models import Role, department_members
+from zapdesk.errors import NotFound
 
 
 def may_see(
@@ -78,6 +79,14 @@ class Seeable(Protocol):
     def department_id(self) -> int | None: ...
     @property
     def assignee_id(self) -> int | None: ...
+
+
+def not_found(conversation_id: int) -> NotFound:
+    """The answer alike for a conversation that does not exist and one the viewer may not
+    see, so that its existence does not leak."""
+    return NotFound(
+        f"No conversation {conversation_id}.", details={"conversation_id": conversation_id}
+    )
 
 
 async def viewer_of(db: AsyncSession, user_id: int, role: Role) -> Viewer:

@@ -23,7 +23,7 @@ from core.storage.base import RowId
 from core.storage.models import ConversationEvent, User
 from core.storage.rows import ConversationRow
 from core.views import AuditOut, ConversationOut
-from zapdesk.errors import Conflict, NotFound, PermissionDenied, ValidationFailed
+from zapdesk.errors import Conflict, PermissionDenied, ValidationFailed
 
 api = Api()
 TAGS = ("desk",)
@@ -46,12 +46,7 @@ async def _act(call: Call[Any, Any], move: Move) -> ConversationOut:
 
     async def work(db: AsyncSession, changes: Changes) -> ConversationOut:
         viewer = await queries.viewer_of(db, call.me)
-        conversation = await load(db, conversation_id)
-        if not viewer.sees_conversation(conversation):
-            raise NotFound(
-                f"No conversation {conversation_id}.",
-                details={"conversation_id": conversation_id},
-            )
+        conversation = await load(db, conversation_id, viewer=viewer)
         await move(db, changes, conversation, viewer)
         contacts = await contacts_by_id(db, [conversation.contact_id])
         return ConversationOut.of(conversation, contacts.get(conversation.contact_id))

@@ -20,12 +20,12 @@ from sqlalchemy import and_, select, update
 from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from core.auth.visibility import Viewer, not_found
 from core.desk.changes import Changes
 from core.jobs import JobRunner
 from core.realtime.bus import Bus, Notice
 from core.storage.base import utcnow
 from core.storage.rows import ConversationRow, rows_of, store_changes
-from zapdesk.errors import NotFound
 
 log = structlog.get_logger("core.desk")
 
@@ -48,15 +48,16 @@ def retriable(exc: DBAPIError) -> bool:
     return code in _RETRY_SQLSTATES
 
 
-async def load(db: AsyncSession, conversation_id: int, *, lock: bool = True) -> ConversationRow:
-    """A conversation to move, locked until the unit ends (PostgreSQL)."""
+async def load(
+    db: AsyncSession, conversation_id: int, *, lock: bool = True, viewer: Viewer | None = None
+) -> ConversationRow:
+    """A conversation to move, locked until the unit ends (PostgreSQL); with ``viewer``, only
+    one they may see (``not_found`` otherwise, as for a missing one)."""
     table = ConversationRow.table
     statement = select(*ConversationRow.selected()).where(table.c.id == conversation_id)
     found = await rows_of(db, ConversationRow, statement.with_for_update() if lock else statement)
-    if not found:
-        raise NotFound(
-            f"No conversation {conversation_id}.", details={"conversation_id": conversation_id}
-        )
+    if not found or (viewer is not None and not viewer.sees_conversation(found[0])):
+        raise not_found(conversation_id)
     return found[0]
 
 

@@ -129,18 +129,15 @@ class BatchIngest:
         self._snap = snap
         self._conversations = snap.conversations
         loaded = list(dict.fromkeys([*snap.messages.values(), *snap.by_client.values()]))
-        talk = any(isinstance(e, MessageReceivedEvent | MessageSentEvent) for e in self._events)
-        default = await default_department(db) if talk else None
         self._lifecycle = Lifecycle(
-            db, self._changes, self._window, snap.conversations.values(), loaded, default
+            db, self._changes, self._window, snap.conversations.values(), loaded
         )
         self._book = ContactBook(db, snap.owners, self._lifecycle.absorb)
 
         await self._identify()
         await self._book.store()
-        self._converse()
+        await self._converse()
         await self._lifecycle.store_new()
-        await self._changes.write(db)  # the transitions' audit lines and the jobs they need
         for conversation in self._placed.values():
             self._conversations[conversation.id] = conversation  # type: ignore[index]
         for index, event in enumerate(self._events):
@@ -149,7 +146,7 @@ class BatchIngest:
         await db.flush()  # the channels (ORM objects: one per session)
         await insert_rows(db, self._inserted, key=("channel_id", "wa_message_id"))
         await store_changes(db, [*self._lifecycle.conversations(), *loaded])
-        await self._changes.write(db)  # the jobs the messages asked for (the bot's replies)
+        await self._changes.write(db)  # the transitions' audit lines and the jobs they need
 
         notices = await self._changes.notices(db, self._book.known(), self._conversations)
         duplicates = self._effects.count(Effect.DUPLICATE)
@@ -199,9 +196,14 @@ class BatchIngest:
 
     # Pass 2: which conversation each new message belongs to.
 
-    def _converse(self) -> None:
-        for index, item in self._new.items():
+    async def _converse(self) -> None:
+        for item in self._new.values():
             item.contact = self._book.current(item.contact)
+        lifecycle = self._lifecycle
+        if any(lifecycle.active(i.contact, i.channel) is None for i in self._new.values()):
+            # Some may start a conversation: where it goes when its number has no department.
+            lifecycle.default_department = await default_department(self._db)
+        for index, item in self._new.items():
             self._placed[index] = self._lifecycle.for_message(
                 item.contact,
                 item.channel,

@@ -48,13 +48,14 @@ class Lifecycle:
         window: timedelta,
         conversations: Iterable[ConversationRow],
         messages: Iterable[MessageRow] = (),
-        default_department: int | None = None,
     ) -> None:
         self._db = db
         self._changes = changes
         self._machine = Machine(changes)
         self._window = window
-        self._default_department = default_department
+        # Where a new conversation goes when its number has no department (set by the caller
+        # before any conversation may start: it costs a query).
+        self.default_department: int | None = None
         self._all: dict[ConversationRow, None] = dict.fromkeys(conversations)
         self._messages = messages  # the batch's loaded messages: a merge may move them
         self._active: dict[Key, ConversationRow] = {}
@@ -105,7 +106,7 @@ class Lifecycle:
     def _start(
         self, contact: ContactRow, channel: Channel, at: datetime, actor: Actor
     ) -> ConversationRow:
-        status, department = first_place(channel, self._default_department)
+        status, department = first_place(channel, self.default_department)
         conversation = ConversationRow(
             channel_id=channel.id,
             contact_id=contact.key,

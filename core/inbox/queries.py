@@ -25,7 +25,7 @@ from sqlalchemy.sql import column, table
 from sqlalchemy.sql.expression import ColumnClause
 
 from core.auth import visibility
-from core.auth.visibility import Viewer
+from core.auth.visibility import Viewer, not_found
 from core.inbox.pagination import Page, SortKey, older_than, page_of
 from core.storage.models import (
     Channel,
@@ -221,9 +221,7 @@ async def get_conversation(
         )
     ).first()
     if row is None or not viewer.sees_conversation(row[0]):
-        raise NotFound(
-            f"No conversation {conversation_id}.", details={"conversation_id": conversation_id}
-        )
+        raise not_found(conversation_id)
     return row[0], row[1]
 
 

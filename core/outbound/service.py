@@ -93,11 +93,7 @@ async def queue_message(
 ) -> Queued:
     """An attendant's message, stored pending with its send job (in the caller's unit)."""
     viewer = await queries.viewer_of(db, user)
-    conversation = await load(db, conversation_id)
-    if not viewer.sees_conversation(conversation):
-        raise NotFound(
-            f"No conversation {conversation_id}.", details={"conversation_id": conversation_id}
-        )
+    conversation = await load(db, conversation_id, viewer=viewer)
     if body.client_id is not None:
         found = await existing(db, body.client_id, conversation.key)
         if found is not None:
