@@ -20,7 +20,9 @@ Screenshots, desktop and phone width, like the other browser tests."""
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
+from urllib.parse import urlsplit
 
 import pytest
 
@@ -262,6 +264,45 @@ async def test_a_queued_conversation_is_claimed_answered_and_transferred_with_a_
     finally:
         await ana.context.close()
         await bruno.context.close()
+
+
+async def test_a_late_read_answer_does_not_undo_a_claim(page: Any, product: Product) -> None:
+    """Opening a conversation marks it read; that answer can reach the page after the claim
+    made next (it waits for the gateway's receipt). The header keeps saying "com você"."""
+    held: list[Any] = []
+    answered: list[Any] = []
+    release = asyncio.Event()
+
+    async def hold(route: Any) -> None:
+        response = await route.fetch()  # read now, before the claim
+        held.append(response)
+        await release.wait()
+        await route.fulfill(response=response)
+        answered.append(response)
+
+    await page.goto("/numbers")
+    await sign_in(page)
+    await link_number(page, product, "Loja")
+    await page.route(lambda url: urlsplit(url).path.endswith("/read"), hold)
+    await product.sim_post(
+        f"/customers/{CUSTOMER}/messages",
+        {"to": BUSINESS, "text": "Oi, quero comprar", "name": "Carla"},
+    )
+    await page.goto("/inbox?tab=queued")
+    await page.locator("[data-conversation]").filter(has_text="Carla").click()
+    assert await eventually(lambda: asyncio.sleep(0, held))
+    assert (await held[0].json())["status"] == "queued"
+
+    chat = page.get_by_test_id("chat")
+    where = chat.get_by_test_id("chat-where")
+    await chat.get_by_role("button", name="Assumir").click()
+    await where.get_by_text("com você").wait_for()
+    release.set()
+    await eventually(lambda: asyncio.sleep(0, len(answered) == len(held)))
+    # The page has read the late answer once a task and a frame have passed.
+    await page.evaluate("() => new Promise(r => setTimeout(() => requestAnimationFrame(r)))")
+    await where.get_by_text("com você").wait_for(timeout=1_000)
+    assert await chat.get_by_role("button", name="Assumir").count() == 0
 
 
 async def set_up_the_bot(page: Any) -> None:

@@ -220,7 +220,8 @@ async def test_the_inbox_of_whoever_saw_a_conversation_hears_it_leave(desk: Desk
     [conversation_id] = await customers_write(desk, 1)
     ws = await open_ws(desk, ana)
     await subscribe(ws, "inbox")
-    status, _ = await call(
+    _, before = await call(desk, admin, "GET", f"/conversations/{conversation_id}")
+    status, moved = await call(
         desk,
         admin,
         "POST",
@@ -235,6 +236,10 @@ async def test_the_inbox_of_whoever_saw_a_conversation_hears_it_leave(desk: Desk
         conversation_id,
         financeiro["id"],
     )
+    # The answer and the notice say when it changed: a browser keeps the latest view by it.
+    assert got["data"]["updated_at"] == moved["updated_at"] > before["updated_at"]
+    _, after = await call(desk, admin, "GET", f"/conversations/{conversation_id}")
+    assert after["updated_at"] == moved["updated_at"]
     await ws.close()
 
 

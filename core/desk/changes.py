@@ -80,6 +80,9 @@ class Changes:
     def conversation_updated(self, conversation: ConversationRow) -> None:
         if conversation not in self.conversations_created:
             self.conversations_updated[conversation] = None
+        # Stamped now, so that the unit's answer and its notices say when it changed (the
+        # browser keeps the latest view of a conversation by it).
+        conversation.updated_at = utcnow()
 
     def moving(self, conversation: ConversationRow) -> None:
         """Before a change of department or assignee: remember who saw it."""

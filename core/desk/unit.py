@@ -24,7 +24,6 @@ from core.auth.visibility import Viewer, not_found
 from core.desk.changes import Changes
 from core.jobs import JobRunner
 from core.realtime.bus import Bus, Notice
-from core.storage.base import utcnow
 from core.storage.rows import ConversationRow, rows_of, store_changes
 
 log = structlog.get_logger("core.desk")
@@ -75,7 +74,7 @@ async def store(db: AsyncSession, changes: Changes) -> None:
                 for name in _GUARDED
             )
         )
-        changed = row.changes() | {"updated_at": utcnow()}
+        changed = row.changes() | {"updated_at": row.updated_at}  # as its notices say
         written = await db.execute(update(table).where(table.c.id == row.id, guard).values(changed))
         if written.rowcount != 1:  # type: ignore[attr-defined]
             raise Stale(f"conversation {row.id}")

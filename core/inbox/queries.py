@@ -290,9 +290,15 @@ async def mark_read(db: AsyncSession, viewer: Viewer, conversation_id: int) -> M
             )
             .values(status=MessageStatus.READ)
         )
-    if conversation.unread_count != 0:
-        conversation.unread_count = 0
-        await db.flush()
+    if changed:
+        # Written before the answer is read back: holding the row now, the answer and its
+        # notice carry what the conversation is (a claim may have committed since the read).
+        await db.execute(
+            update(Conversation)
+            .where(Conversation.id == conversation_id)
+            .values(unread_count=0)
+        )
+        await db.refresh(conversation)
     wa_ids = [row.wa_message_id for row in unread if row.wa_message_id]
     chat = chat_jid(contact)
     receipt = None

@@ -31,6 +31,13 @@ const PROGRESS: Record<Message["status"], number> = {
   played: 4,
 };
 
+// Answers and notices about the conversation can arrive out of order (a mark-read answer
+// waits for the gateway): the view written last in the database wins, not the one heard last.
+function later(current: Conversation | null, incoming: Conversation): Conversation {
+  if (current === null || current.id !== incoming.id) return incoming;
+  return Date.parse(incoming.updated_at) >= Date.parse(current.updated_at) ? incoming : current;
+}
+
 function merge(current: Message[], incoming: Message[]): Message[] {
   const byId = new Map(current.map((m) => [m.id, m]));
   for (const message of incoming) {
@@ -44,7 +51,8 @@ function merge(current: Message[], incoming: Message[]): Message[] {
 export function Chat({ id, user, onBack }: { id: number; user: User; onBack: () => void }) {
   const t = useT();
   const names = useNames();
-  const [conversation, setConversation] = useState<Conversation | null>(null);
+  const [conversation, setShown] = useState<Conversation | null>(null);
+  const setConversation = useCallback((c: Conversation) => setShown((current) => later(current, c)), []);
   const [messages, setMessages] = useState<Message[]>([]);
   const [events, setEvents] = useState<Audit[]>([]);
   const [older, setOlder] = useState<string | null | undefined>(undefined);
@@ -63,7 +71,7 @@ export function Chat({ id, user, onBack }: { id: number; user: User; onBack: () 
     void api("post", "/api/v1/conversations/{id}/read", { params: { id } })
       .then(setConversation)
       .catch(() => undefined);
-  }, [id]);
+  }, [id, setConversation]);
 
   useEffect(() => {
     let stopped = false;
@@ -91,7 +99,7 @@ export function Chat({ id, user, onBack }: { id: number; user: User; onBack: () 
     void api("get", "/api/v1/conversations/{id}", { params: { id } })
       .then(setConversation)
       .catch(() => undefined);
-  }, [id]);
+  }, [id, setConversation]);
 
   useEffect(() => {
     // The newest page and the transitions again once live (what came between the first load
