@@ -14,14 +14,15 @@ one sweeps is not lost).
 from __future__ import annotations
 
 import random
-from collections.abc import Awaitable, Callable, Sequence
+from collections import Counter
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, cast
 
 import structlog
 from aiohttp import web
-from sqlalchemy import Table, case, delete, or_, select, update
+from sqlalchemy import Table, case, delete, or_, select, tuple_, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -65,6 +66,9 @@ class Retry(Exception):
 
 
 Handler = Callable[[Claimed], Awaitable[None]]
+# A kind whose jobs are cheaper together (one transaction and a few set-based statements for
+# many) gets them in batches; it answers the jobs to run again (the others are done).
+BatchHandler = Callable[[list[Claimed]], Awaitable[Mapping[int, Retry] | None]]
 
 
 def backoff(attempts: int, base: float, ceiling: float) -> float:
@@ -118,25 +122,50 @@ class JobRunner(Worker):
         self._db = db
         self._lock_s = lock_s  # a core that dies holding a job lets it go after this
         self._handlers: dict[str, Handler] = {}
+        self._batches: dict[str, tuple[BatchHandler, int, int]] = {}
+        self._batch_running: Counter[str] = Counter()
         self._running = TaskSet("job_task_failed")
 
     def handle(self, kind: str, handler: Handler) -> None:
         self._handlers[kind] = handler
 
+    def handle_batches(
+        self, kind: str, handler: BatchHandler, size: int, parallel: int = 1
+    ) -> None:
+        """``handler`` gets up to ``size`` due jobs of ``kind`` at once, in at most
+        ``parallel`` batches at a time; each batch takes one of the runner's places, so one
+        kind never crowds out the others."""
+        self._batches[kind] = (handler, size, parallel)
+
     def wanted(self, jobs: Sequence[Wanted]) -> None:
         """After a commit that enqueued ``jobs``: look now if one is due."""
         now = utcnow()
-        if any(job.run_at <= now for job in jobs):
-            self.wake()
+        if any(job.run_at <= now and self._room_for(job.kind) for job in jobs):
+            self.wake()  # (else a job that ends wakes the loop)
+
+    def _room_for(self, kind: str) -> bool:
+        if kind in self._batches:
+            return self._batch_running[kind] < self._batches[kind][2]
+        return len(self._running) < BATCH
 
     async def run_once(self) -> bool:
         room = BATCH - len(self._running)
-        if room <= 0:
-            return False  # a job that ends wakes the loop
-        claimed = await self._claim(room)
+        found = False
+        for kind, (handler, size, parallel) in self._batches.items():
+            while room > 0 and self._batch_running[kind] < parallel:
+                batch = await self._claim([kind], size)
+                if not batch:
+                    break
+                self._batch_running[kind] += 1
+                self._running.spawn(self._run_batch(kind, handler, batch), f"jobs-{kind}")
+                room -= 1
+                found = True
+        if room <= 0 or not self._handlers:
+            return found  # a job that ends wakes the loop
+        claimed = await self._claim(list(self._handlers), room)
         for job in claimed:
             self._running.spawn(self._run_one(job), f"job-{job.kind}-{job.key}")
-        return bool(claimed)
+        return found or bool(claimed)
 
     async def stop(self, timeout_s: float = 10.0) -> None:
         """No new job is taken; the ones running may finish (a job cut off is retried later,
@@ -144,12 +173,12 @@ class JobRunner(Worker):
         await super().stop(timeout_s)
         await self._running.drain(timeout_s)
 
-    async def _claim(self, room: int) -> list[Claimed]:
+    async def _claim(self, kinds: list[str], room: int) -> list[Claimed]:
         now = utcnow()
         free = or_(Job.locked_until.is_(None), Job.locked_until < now)
         due = (
             select(Job.id)
-            .where(Job.run_at <= now, Job.kind.in_(self._handlers), free)
+            .where(Job.run_at <= now, Job.kind.in_(kinds), free)
             .order_by(Job.run_at, Job.id)
             .limit(room)
             .with_for_update(skip_locked=True)  # PostgreSQL; SQLite has one writer anyway
@@ -175,47 +204,72 @@ class JobRunner(Worker):
         return [Claimed(*row) for row in rows]
 
     async def _run_one(self, job: Claimed) -> None:
+        async def run() -> None:
+            await self._handlers[job.kind](job)
+
         try:
-            await self._handle(job)
+            await self._handle([job], run)
         finally:
             self.wake()  # room for another
 
-    async def _handle(self, job: Claimed) -> None:
+    async def _run_batch(self, kind: str, handler: BatchHandler, jobs: list[Claimed]) -> None:
         try:
-            await self._handlers[job.kind](job)
-        except Retry as retry:
-            await self._again(job, retry.delay_s, retry.error)
-        except Exception as exc:
-            log.exception("job_crashed", kind=job.kind, job_id=job.id)
-            if job.attempts + 1 >= MAX_ATTEMPTS:
-                log.error("job_abandoned", kind=job.kind, job_id=job.id)
-                await self._done(job)
-            else:
-                await self._again(job, backoff(job.attempts + 1, 1.0, 300.0), repr(exc))
-        else:
-            await self._done(job)
+            await self._handle(jobs, lambda: handler(jobs))
+        finally:
+            self._batch_running[kind] -= 1
+            self.wake()
 
-    async def _done(self, job: Claimed) -> None:
+    async def _handle(
+        self, jobs: list[Claimed], run: Callable[[], Awaitable[Mapping[int, Retry] | None]]
+    ) -> None:
+        try:
+            again = await run() or {}
+        except Retry as retry:
+            await self._again(jobs, retry.delay_s, retry.error)
+        except Exception as exc:
+            log.exception("job_crashed", kind=jobs[0].kind, job_ids=[job.id for job in jobs])
+            spent = [job for job in jobs if job.attempts + 1 >= MAX_ATTEMPTS]
+            if spent:
+                log.error("job_abandoned", kind=jobs[0].kind, job_ids=[job.id for job in spent])
+                await self._done(spent)
+            later = [job for job in jobs if job.attempts + 1 < MAX_ATTEMPTS]
+            if later:
+                delay = backoff(min(job.attempts for job in later) + 1, 1.0, 300.0)
+                await self._again(later, delay, repr(exc))
+        else:
+            for job in jobs:
+                if job.id in again:
+                    await self._again([job], again[job.id].delay_s, again[job.id].error)
+            await self._done([job for job in jobs if job.id not in again])
+
+    async def _done(self, jobs: list[Claimed]) -> None:
+        if not jobs:
+            return
+        ran = [(job.id, job.revision) for job in jobs]
         async with self._db.begin() as db:
-            gone = await db.execute(
-                delete(Job).where(Job.id == job.id, Job.revision == job.revision)
+            gone = set(
+                await db.scalars(
+                    delete(Job).where(tuple_(Job.id, Job.revision).in_(ran)).returning(Job.id)
+                )
             )
-            if gone.rowcount == 0:  # type: ignore[attr-defined]
-                # Asked for again while it ran: once more, as soon as it is due.
-                await db.execute(update(Job).where(Job.id == job.id).values(locked_until=None))
+            again = [job.id for job in jobs if job.id not in gone]
+            if again:
+                # Asked for again while they ran: once more, as soon as they are due.
+                await db.execute(update(Job).where(Job.id.in_(again)).values(locked_until=None))
                 self.wake()
 
-    async def _again(self, job: Claimed, delay_s: float, error: str) -> None:
+    async def _again(self, jobs: list[Claimed], delay_s: float, error: str) -> None:
         async with self._db.begin() as db:
             await db.execute(
                 update(Job)
-                .where(Job.id == job.id)
+                .where(Job.id.in_([job.id for job in jobs]))
                 .values(
-                    attempts=job.attempts + 1,
+                    attempts=Job.attempts + 1,
                     run_at=utcnow() + timedelta(seconds=delay_s),
                     locked_until=None,
                     last_error=error[:1000],
                 )
+                .execution_options(synchronize_session=False)
             )
 
 

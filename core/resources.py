@@ -26,6 +26,8 @@ from core.desk.unit import DESK, Desk
 from core.gateway_client import GATEWAY, GatewayClient
 from core.jobs import JOBS, JobRunner
 from core.media import MEDIA_STORE, open_store
+from core.outbound.sender import BATCH as SEND_BATCH
+from core.outbound.sender import PARALLEL as SEND_PARALLEL
 from core.outbound.sender import Sender
 from core.outbound.service import SEND
 from core.outbound.typing import TYPING, TypingThrottle
@@ -129,11 +131,11 @@ async def desk(app: web.Application) -> AsyncIterator[None]:
     )
     assigner = Assigner(the_desk, store)
     sender = Sender(the_desk, app[GATEWAY], app[MEDIA_STORE], settings.outbound)
-    runner.handle(SEND, sender)
+    runner.handle_batches(SEND, sender, SEND_BATCH, SEND_PARALLEL)
     runner.handle(SWEEP, assigner.sweep)
     runner.handle(RETURN, assigner.give_back)
     bot = Bot(the_desk)
-    runner.handle(bot_jobs.REPLY, bot.reply)
+    runner.handle_batches(bot_jobs.REPLY, bot.replies, bot_jobs.BATCH, 2)
     runner.handle(bot_jobs.TIMEOUT, bot.timeout)
     app[JOBS] = runner
     app[DESK] = the_desk

@@ -55,7 +55,7 @@ class DatabaseSettings(Concern):
             "Default: SQLite file `zapdesk.db` in the data dir."
         ),
     )
-    database_pool_size: int = Field(10, ge=1, le=200, description="PostgreSQL pool size.")
+    database_pool_size: int = Field(20, ge=1, le=200, description="PostgreSQL pool size.")
     database_echo: bool = Field(False, description="Log every SQL statement (debugging).")
 
     @field_validator("database_url")

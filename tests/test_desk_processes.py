@@ -199,7 +199,9 @@ async def test_a_delayed_job_survives_kill_9_and_runs_exactly_once_after_restart
 
                 # The gateway is down: the send waits for its retry, a few seconds away.
                 async def refused() -> bool:
-                    return gateway.refused >= 1
+                    async with sessions() as db:
+                        job = await db.scalar(select(Job).where(Job.kind == "send"))
+                        return job is not None and job.attempts >= 1
 
                 await eventually(refused)
                 first.kill()  # kill -9, mid-wait

@@ -52,6 +52,8 @@ class FakeGateway:
     script: dict[str, list[tuple[int, Any]]] = field(default_factory=dict)
     sessions: list[dict[str, Any]] = field(default_factory=list)
     delay_s: float = 0.0
+    in_flight: set[str] = field(default_factory=set)  # chats with a send being answered
+    overlapped: list[str] = field(default_factory=list)  # a chat's send while one was
 
     def sent(self) -> list[Any]:
         return [body for method, path, body, _ in self.requests if path.endswith("/messages")]
@@ -69,8 +71,19 @@ class FakeGateway:
             return web.json_response(
                 {"error": {"code": "unauthorized", "message": "no"}}, status=401
             )
-        if self.delay_s:
-            await asyncio.sleep(self.delay_s)
+        chat = body.get("to") if isinstance(body, dict) else None
+        if chat in self.in_flight:
+            self.overlapped.append(body.get("text", ""))
+        if chat is not None:
+            self.in_flight.add(chat)
+        try:
+            if self.delay_s:
+                await asyncio.sleep(self.delay_s)
+            return self.answer(request, body)
+        finally:
+            self.in_flight.discard(chat or "")
+
+    def answer(self, request: web.Request, body: Any) -> web.StreamResponse:
         scripted = self.script.get(request.path)
         if scripted:
             status, answer = scripted.pop(0)
@@ -133,7 +146,9 @@ async def desk(
     return await make_desk(aiohttp_client, tmp_path, database_url, gateway.url)
 
 
-async def conversation(desk: Desk, status: ConversationStatus = ConversationStatus.QUEUED) -> int:
+async def conversation(
+    desk: Desk, status: ConversationStatus = ConversationStatus.QUEUED, jid: str = CUSTOMER
+) -> int:
     async with desk.app[keys.SESSIONS].begin() as db:
         channel = await db.scalar(select(Channel).where(Channel.session_id == "main"))
         if channel is None:
@@ -142,7 +157,7 @@ async def conversation(desk: Desk, status: ConversationStatus = ConversationStat
         contact = Contact(name="Ana", attributes={})
         db.add(contact)
         await db.flush()
-        db.add(ContactIdentity(contact_id=contact.id, jid=CUSTOMER, kind=IdentityKind.PHONE))
+        db.add(ContactIdentity(contact_id=contact.id, jid=jid, kind=IdentityKind.PHONE))
         row = Conversation(channel_id=channel.id, contact_id=contact.id, status=status)
         db.add(row)
         await db.flush()
@@ -216,6 +231,41 @@ async def test_send_is_queued_then_sent_once(desk: Desk, gateway: FakeGateway) -
     assert len(gateway.sent()) == 1
     async with desk.app[keys.SESSIONS]() as db:
         assert len((await db.scalars(select(Message))).all()) == 1
+
+
+async def test_each_conversations_messages_go_out_in_the_order_they_were_written(
+    desk: Desk, gateway: FakeGateway
+) -> None:
+    """Sends run in batches, several at once; a conversation's messages still reach the gateway
+    one after the other, in order, and one the gateway refuses fails alone."""
+    gateway.delay_s = 0.03  # batches overlap
+    gateway.script["/sessions/main/messages"] = [(400, {"error": {"code": "bad", "message": "no"}})]
+    user = await desk.user("admin")
+    first = await conversation(desk)
+    second = await conversation(desk, jid="5511977776666@s.whatsapp.net")
+    written: dict[str, int] = {}
+    for n in range(12):
+        for name, conversation_id in (("a", first), ("b", second)):
+            text = f"{name}{n}"
+            response = await desk.client.post(
+                f"/api/v1/conversations/{conversation_id}/messages",
+                json={"text": text},
+                headers=desk.auth(user),
+            )
+            assert response.status == 202, await response.text()
+            written[text] = (await response.json())["id"]
+
+    async def all_decided() -> bool:
+        states = [(await message(desk, m))["status"] for m in written.values()]
+        return all(state in ("sent", "failed") for state in states)
+
+    await until(all_decided, limit_s=20)
+    assert gateway.overlapped == []
+    texts = [body["text"] for body in gateway.sent()]
+    for name in "ab":
+        assert [t for t in texts if t.startswith(name)] == [f"{name}{n}" for n in range(12)]
+    decided = {text: (await message(desk, m))["status"] for text, m in written.items()}
+    assert decided == {text: "failed" if text == texts[0] else "sent" for text in written}
 
 
 async def test_bad_input_and_hidden_conversations(desk: Desk, gateway: FakeGateway) -> None:

@@ -18,11 +18,10 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Sequence
 from functools import partial
-from typing import Any
 
 import structlog
 from aiohttp import web
-from sqlalchemy import func, select, update
+from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.desk.changes import Changes
@@ -138,23 +137,14 @@ async def _out_of_hours(
 ) -> None:
     """Out of hours each waiting customer is told so, once per conversation (they still wait
     in the queue)."""
-    ids = [c.key for c in queue]
-    found = await db.execute(
-        select(Conversation.id, Conversation.bot_state).where(Conversation.id.in_(ids))
-    )
-    states: dict[int, dict[str, Any] | None] = {row.id: row.bot_state for row in found}
     for conversation in queue:
-        state = states.get(conversation.key) or {}
+        state = conversation.bot_state or {}
         if state.get("out_of_hours"):
             continue
         await queue_message(
             db, changes, conversation, department.out_of_hours_message, author=BOT_ACTOR
         )
-        await db.execute(
-            update(Conversation)
-            .where(Conversation.id == conversation.key)
-            .values(bot_state={**state, "out_of_hours": True})
-        )
+        conversation.bot_state = {**state, "out_of_hours": True}
 
 
 def _pick(department: Department, users: Sequence[int], loads: dict[int, int]) -> int | None:

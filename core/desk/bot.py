@@ -18,22 +18,22 @@ from datetime import timedelta
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
-from sqlalchemy import select, update
+from sqlalchemy import case, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.desk.changes import Changes
-from core.desk.departments import default_department
 from core.desk.machine import BOT, BOT_ACTOR, Machine
-from core.desk.unit import Desk, load
+from core.desk.unit import Desk, load_many
 from core.inbox.contacts import contacts_by_id
 from core.jobs import Claimed
-from core.outbound.service import queue
+from core.outbound.service import outgoing, queue_all
 from core.storage.base import RowId, utcnow
-from core.storage.models import Channel, Conversation, Department, Direction, Message
-from core.storage.rows import ConversationRow
+from core.storage.models import Channel, Department, Direction, Message
+from core.storage.rows import ConversationRow, MessageRow
 
 REPLY = "bot.reply"  # key: conversation id; a customer wrote while the bot holds it
 TIMEOUT = "bot.timeout"  # key: conversation id; the menu was left unanswered
+BATCH = 200  # conversations the bot answers in one unit of work
 HUMAN = ("atendente", "humano", "falar com alguem", "pessoa", "operador")
 MAX_DEPTH = 3
 
@@ -122,11 +122,11 @@ def bot_on(channel: Channel) -> bool:
     return bool(channel.bot and channel.bot.get("enabled"))
 
 
-def config_of(channel: Channel) -> BotConfig | None:
-    """The number's bot when it is switched on."""
-    if not channel.bot:
+def config_of(bot: dict[str, Any] | None) -> BotConfig | None:
+    """A number's bot (its ``channels.bot``) when it is switched on."""
+    if not bot:
         return None
-    config = BotConfig.model_validate(channel.bot)
+    config = BotConfig.model_validate(bot)
     return config if config.enabled else None
 
 
@@ -164,99 +164,106 @@ def wants_a_person(text: str) -> bool:
 
 
 class Bot:
-    """Runs the bot's jobs."""
+    """Runs the bot's jobs: the replies of many conversations in one unit of work."""
 
     def __init__(self, desk: Desk) -> None:
         self._desk = desk
 
-    async def reply(self, job: Claimed) -> None:
-        await self._desk.run(lambda db, changes: self._reply(db, changes, int(job.key)))
+    async def replies(self, jobs: list[Claimed]) -> None:
+        ids = [int(job.key) for job in jobs]
+        await self._desk.run(lambda db, changes: _Turn(db, changes).replies(ids))
 
     async def timeout(self, job: Claimed) -> None:
-        await self._desk.run(lambda db, changes: self._timeout(db, changes, int(job.key)))
+        await self._desk.run(lambda db, changes: _Turn(db, changes).timeouts([int(job.key)]))
 
-    async def _reply(self, db: AsyncSession, changes: Changes, conversation_id: int) -> None:
-        # Not locked: ingest keeps writing to it meanwhile; if someone takes it before this
+
+class _Turn:
+    """One unit's worth of the bot: reads for all its conversations at once, decides for each,
+    and writes their messages in one INSERT (the conversations, guarded, with the unit)."""
+
+    def __init__(self, db: AsyncSession, changes: Changes) -> None:
+        self.db = db
+        self.changes = changes
+        self.said: list[tuple[ConversationRow, MessageRow]] = []
+        self._departments: set[int] | None = None
+        self._default: int | None = None
+
+    async def replies(self, ids: list[int]) -> None:
+        # Not locked: ingest keeps writing to them meanwhile; if someone takes one before this
         # commits, the guarded write finds it moved and the unit runs again (and stays silent).
-        conversation = await load(db, conversation_id, lock=False)
-        if conversation.status is not BOT:
-            return  # someone holds it now (or it ended): the bot is silent
-        channel = await db.get(Channel, conversation.channel_id)
-        config = None if channel is None else config_of(channel)
-        state = dict(await _state(db, conversation_id) or {})
-        if config is None:
-            # The bot was switched off meanwhile: straight to the queue.
-            await self._route(db, changes, conversation, None, None, "no bot on the number")
-            return
-        since = int(state.get("seen", 0))
-        written = list(
-            await db.scalars(
-                select(Message.body)
-                .where(
-                    Message.conversation_id == conversation_id,
-                    Message.direction == Direction.INBOUND,
-                    Message.id > since,
-                )
-                .order_by(Message.id)
-            )
+        conversations, configs = await self._held(ids)
+        latest = await _latest(self.db, [c.key for c in conversations])
+        new = [c.contact_id for c in conversations if not (c.bot_state or {}).get("greeted")]
+        contacts = await contacts_by_id(self.db, new) if new else {}
+        for conversation in conversations:
+            config = configs.get(conversation.channel_id)
+            state = dict(conversation.bot_state or {})
+            if config is None:
+                # The bot was switched off meanwhile: straight to the queue.
+                await self._route(conversation, None, None, "no bot on the number")
+                continue
+            last, last_inbound, body = latest.get(conversation.key, (None, None, ""))
+            since = int(state.get("seen", 0))
+            state["seen"] = last or since
+            if not state.get("greeted"):
+                state |= {"greeted": True, "path": [], "tries": 0}
+                contact = contacts.get(conversation.contact_id)
+                name = (contact.name or contact.push_name or "") if contact else ""
+                greeting = config.greeting.replace("{nome}", name).replace(", !", "!").strip()
+                await self._ask(conversation, config, state, greeting)
+            elif last_inbound is not None and last_inbound > since:
+                # The customer's latest answer counts.
+                await self._answer(conversation, config, state, body)
+            else:
+                self._keep(conversation, state)
+        await queue_all(self.db, self.changes, self.said)
+
+    async def timeouts(self, ids: list[int]) -> None:
+        conversations, configs = await self._held(ids)
+        for conversation in conversations:
+            config = configs.get(conversation.channel_id)
+            await self._route(conversation, config, None, "menu unanswered")
+        await queue_all(self.db, self.changes, self.said)
+
+    async def _held(self, ids: list[int]) -> tuple[list[ConversationRow], dict[int, BotConfig]]:
+        """The conversations still the bot's own (the others: someone holds them, or they
+        ended: the bot is silent) and their numbers' bots."""
+        conversations = [c for c in await load_many(self.db, ids) if c.status is BOT]
+        channels = {c.channel_id for c in conversations}
+        found = await self.db.execute(
+            select(Channel.id, Channel.bot).where(Channel.id.in_(channels))
         )
-        last = await db.scalar(
-            select(Message.id)
-            .where(Message.conversation_id == conversation_id)
-            .order_by(Message.id.desc())
-            .limit(1)
-        )
-        state["seen"] = last or since
-        if not state.get("greeted"):
-            state |= {"greeted": True, "path": [], "tries": 0}
-            contacts = await contacts_by_id(db, [conversation.contact_id])
-            contact = contacts.get(conversation.contact_id)
-            name = (contact.name or contact.push_name or "") if contact else ""
-            greeting = config.greeting.replace("{nome}", name).replace(", !", "!").strip()
-            await self._ask(db, changes, conversation, config, state, greeting)
-            return
-        for body in written[-1:]:  # the customer's latest answer counts
-            await self._answer(db, changes, conversation, config, state, body or "")
-            return
-        await _save(db, conversation_id, state)
+        configs = {row.id: config for row in found if (config := config_of(row.bot))}
+        return conversations, configs
 
     async def _answer(
-        self,
-        db: AsyncSession,
-        changes: Changes,
-        conversation: ConversationRow,
-        config: BotConfig,
-        state: dict[str, Any],
-        text: str,
+        self, conversation: ConversationRow, config: BotConfig, state: dict[str, Any], text: str
     ) -> None:
         menu = _at(config.menu, state.get("path", []))
         if wants_a_person(text):
-            await self._route(db, changes, conversation, config, None, "asked for a person")
+            await self._route(conversation, config, None, "asked for a person", state)
             return
         picked = choice(menu, text) if menu.options else None
         if picked is not None and picked.department_id is not None:
-            await self._route(
-                db, changes, conversation, config, picked.department_id, f"menu: {picked.label}"
-            )
+            reason = f"menu: {picked.label}"
+            await self._route(conversation, config, picked.department_id, reason, state)
             return
         if picked is not None and picked.menu is not None:
             state["path"] = [*state.get("path", []), menu.options.index(picked)]
             state["tries"] = 0
-            await self._ask(db, changes, conversation, config, state)
+            await self._ask(conversation, config, state)
             return
         if not menu.options:
-            await self._route(db, changes, conversation, config, None, "no menu")
+            await self._route(conversation, config, None, "no menu", state)
             return
         state["tries"] = int(state.get("tries", 0)) + 1
         if state["tries"] >= config.max_tries:
-            await self._route(db, changes, conversation, config, None, "invalid answers")
+            await self._route(conversation, config, None, "invalid answers", state)
             return
-        await self._ask(db, changes, conversation, config, state, config.invalid_reply)
+        await self._ask(conversation, config, state, config.invalid_reply)
 
     async def _ask(
         self,
-        db: AsyncSession,
-        changes: Changes,
         conversation: ConversationRow,
         config: BotConfig,
         state: dict[str, Any],
@@ -267,53 +274,58 @@ class Bot:
         menu = _at(config.menu, state.get("path", []))
         if not menu.options:
             if before.strip():
-                await self._say(db, changes, conversation, before)
-            await self._route(db, changes, conversation, config, None, "no menu")
+                self._say(conversation, before)
+            await self._route(conversation, config, None, "no menu", state)
             return
-        text = f"{before.strip()}\n\n{render(menu)}" if before.strip() else render(menu)
-        await self._say(db, changes, conversation, text)
-        await _save(db, conversation.key, state)
-        changes.enqueue(
+        self._say(
+            conversation, f"{before.strip()}\n\n{render(menu)}" if before.strip() else render(menu)
+        )
+        self._keep(conversation, state)
+        self.changes.enqueue(
             TIMEOUT,
             conversation.key,
             run_at=utcnow() + timedelta(seconds=config.timeout_s),
             replace=True,
         )
 
-    async def _timeout(self, db: AsyncSession, changes: Changes, conversation_id: int) -> None:
-        conversation = await load(db, conversation_id)
-        if conversation.status is not BOT:
-            return
-        channel = await db.get(Channel, conversation.channel_id)
-        config = None if channel is None else config_of(channel)
-        await self._route(db, changes, conversation, config, None, "menu unanswered")
-
     async def _route(
         self,
-        db: AsyncSession,
-        changes: Changes,
         conversation: ConversationRow,
         config: BotConfig | None,
         department_id: int | None,
         reason: str,
+        state: dict[str, Any] | None = None,
     ) -> None:
         """To the chosen queue, or the fallback (the default department)."""
-        if department_id is None or await db.get(Department, department_id) is None:
+        if state is not None:
+            self._keep(conversation, state)
+        departments = await self._existing()
+        if department_id not in departments:
             fallback = None if config is None else config.fallback_department_id
-            if fallback is None or await db.get(Department, fallback) is None:
-                fallback = await default_department(db)
-            department_id = fallback
+            department_id = fallback if fallback in departments else self._default
         if department_id is None:
             return  # no department at all: it stays with the bot
-        Machine(changes).route(conversation, department_id, BOT_ACTOR, reason)
+        Machine(self.changes).route(conversation, department_id, BOT_ACTOR, reason)
         if config is not None and config.routed_reply.strip():
-            await self._say(db, changes, conversation, config.routed_reply)
+            self._say(conversation, config.routed_reply)
 
-    @staticmethod
-    async def _say(
-        db: AsyncSession, changes: Changes, conversation: ConversationRow, text: str
-    ) -> None:
-        await queue(db, changes, conversation, text, author=BOT_ACTOR)
+    async def _existing(self) -> set[int]:
+        if self._departments is None:
+            found = await self.db.execute(select(Department.id, Department.is_default))
+            self._departments = set()
+            for row in found:
+                self._departments.add(row.id)
+                if row.is_default:
+                    self._default = row.id
+        return self._departments
+
+    def _say(self, conversation: ConversationRow, text: str) -> None:
+        self.said.append((conversation, outgoing(conversation, text, BOT_ACTOR)))
+
+    def _keep(self, conversation: ConversationRow, state: dict[str, Any]) -> None:
+        if state != conversation.bot_state:
+            conversation.bot_state = state
+            self.changes.conversation_updated(conversation)
 
 
 def _at(menu: Menu, path: list[int]) -> Menu:
@@ -325,14 +337,28 @@ def _at(menu: Menu, path: list[int]) -> Menu:
     return menu
 
 
-async def _state(db: AsyncSession, conversation_id: int) -> dict[str, Any] | None:
-    found: dict[str, Any] | None = await db.scalar(
-        select(Conversation.bot_state).where(Conversation.id == conversation_id)
+async def _latest(db: AsyncSession, ids: list[int]) -> dict[int, tuple[int, int | None, str]]:
+    """Per conversation: its newest message's id, and the customer's newest (id and text)."""
+    if not ids:
+        return {}
+    inbound = case((Message.direction == Direction.INBOUND, Message.id))
+    newest = await db.execute(
+        select(Message.conversation_id, func.max(Message.id), func.max(inbound))
+        .where(Message.conversation_id.in_(ids))
+        .group_by(Message.conversation_id)
     )
-    return found
-
-
-async def _save(db: AsyncSession, conversation_id: int, state: dict[str, Any]) -> None:
-    await db.execute(
-        update(Conversation).where(Conversation.id == conversation_id).values(bot_state=state)
+    found = {row[0]: (row[1], row[2]) for row in newest}
+    asked = [last_inbound for _, last_inbound in found.values() if last_inbound is not None]
+    bodies = (
+        dict(
+            (await db.execute(select(Message.id, Message.body).where(Message.id.in_(asked))))
+            .tuples()
+            .all()
+        )
+        if asked
+        else {}
     )
+    return {
+        key: (last, last_inbound, bodies.get(last_inbound, "") or "")
+        for key, (last, last_inbound) in found.items()
+    }

@@ -24,7 +24,7 @@ from core.auth.visibility import Viewer, not_found
 from core.desk.changes import Changes
 from core.jobs import JobRunner
 from core.realtime.bus import Bus, Notice
-from core.storage.rows import ConversationRow, rows_of, store_changes
+from core.storage.rows import ConversationRow, rows_of, store_changes, update_guarded
 
 log = structlog.get_logger("core.desk")
 
@@ -60,26 +60,52 @@ async def load(
     return found[0]
 
 
+async def load_many(db: AsyncSession, ids: list[int]) -> list[ConversationRow]:
+    """Conversations to move, not locked (their writes are guarded); missing ones are left out."""
+    table = ConversationRow.table
+    statement = select(*ConversationRow.selected()).where(table.c.id.in_(ids))
+    return await rows_of(db, ConversationRow, statement.order_by(table.c.id))
+
+
 async def store(db: AsyncSession, changes: Changes) -> None:
     """Writes the conversations the unit changed, each guarded by what it read."""
-    table = ConversationRow.table
-    rows = [*changes.conversations_updated]
-    for row in rows:
-        if row.id is None or row.was is None or not row.changes():
-            continue
-        was = dict(zip(row.columns, row.was, strict=True))
-        guard = and_(
-            *(
-                table.c[name].is_(None) if was[name] is None else table.c[name] == was[name]
-                for name in _GUARDED
-            )
-        )
-        changed = row.changes() | {"updated_at": row.updated_at}  # as its notices say
-        written = await db.execute(update(table).where(table.c.id == row.id, guard).values(changed))
-        if written.rowcount != 1:  # type: ignore[attr-defined]
-            raise Stale(f"conversation {row.id}")
-        row.was = row.values()
+    groups: dict[tuple[str, ...], list[ConversationRow]] = {}
+    for row in changes.conversations_updated:
+        if row.id is not None and row.was is not None and row.changes():
+            groups.setdefault(tuple(row.changes()), []).append(row)
+    for names, rows in groups.items():
+        if db.bind.dialect.name == "postgresql" and len(rows) > 1:
+            await _store_together(db, names, rows)
+        else:
+            for row in rows:
+                await _store_one(db, row)
+        for row in rows:
+            row.was = row.values()
     await store_changes(db, [*changes.messages_updated])
+
+
+async def _store_one(db: AsyncSession, row: ConversationRow) -> None:
+    table = ConversationRow.table
+    was = dict(zip(row.columns, row.was or (), strict=True))
+    guard = and_(
+        *(
+            table.c[name].is_(None) if was[name] is None else table.c[name] == was[name]
+            for name in _GUARDED
+        )
+    )
+    changed = row.changes() | {"updated_at": row.updated_at}  # as its notices say
+    written = await db.execute(update(table).where(table.c.id == row.id, guard).values(changed))
+    if written.rowcount != 1:  # type: ignore[attr-defined]
+        raise Stale(f"conversation {row.id}")
+
+
+async def _store_together(
+    db: AsyncSession, names: tuple[str, ...], rows: list[ConversationRow]
+) -> None:
+    """PostgreSQL: one guarded UPDATE for rows that changed the same columns."""
+    written = await update_guarded(db, rows, (*names, "updated_at"), _GUARDED)
+    if written != len(rows):
+        raise Stale(f"{len(rows) - written} of {len(rows)} conversations")
 
 
 class Desk:

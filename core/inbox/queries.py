@@ -38,6 +38,7 @@ from core.storage.models import (
     MessageStatus,
     User,
 )
+from core.storage.rows import ContactRow
 from zapdesk.errors import NotFound
 
 # A read receipt names the messages read; the newest ones are enough for WhatsApp to show
@@ -294,9 +295,7 @@ async def mark_read(db: AsyncSession, viewer: Viewer, conversation_id: int) -> M
         # Written before the answer is read back: holding the row now, the answer and its
         # notice carry what the conversation is (a claim may have committed since the read).
         await db.execute(
-            update(Conversation)
-            .where(Conversation.id == conversation_id)
-            .values(unread_count=0)
+            update(Conversation).where(Conversation.id == conversation_id).values(unread_count=0)
         )
         await db.refresh(conversation)
     wa_ids = [row.wa_message_id for row in unread if row.wa_message_id]
@@ -311,7 +310,7 @@ async def mark_read(db: AsyncSession, viewer: Viewer, conversation_id: int) -> M
     return MarkedRead(conversation, contact, changed, receipt)
 
 
-def chat_jid(contact: Contact) -> str | None:
+def chat_jid(contact: Contact | ContactRow) -> str | None:
     """The customer's chat: the phone-number JID when known (every WhatsApp version takes it),
     else the @lid one."""
     by_kind = {identity.kind: identity.jid for identity in contact.identities}

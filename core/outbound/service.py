@@ -121,14 +121,27 @@ async def queue(
     text: str,
     *,
     author: Actor,
+    **more: Any,
+) -> MessageRow:
+    """A message from the company (an attendant, the bot), stored pending with the job that
+    sends it: durable before it is sent, never lost in between. ``more``: ``outgoing``'s
+    client_id, quoted and media."""
+    message = outgoing(conversation, text, author, **more)
+    await queue_all(db, changes, [(conversation, message)])
+    return message
+
+
+def outgoing(
+    conversation: ConversationRow,
+    text: str,
+    author: Actor,
     client_id: str | None = None,
     quoted: str | None = None,
     media: dict[str, Any] | None = None,
 ) -> MessageRow:
-    """A message from the company (an attendant, the bot), stored pending with the job that
-    sends it: durable before it is sent, never lost in between."""
+    """A company message, not stored yet (``queue_all`` stores it)."""
     kind = MessageType.TEXT if media is None else MessageType(kind_of(media["mime"]).value)
-    message = MessageRow(
+    return MessageRow(
         conversation_id=conversation.key,
         channel_id=conversation.channel_id,
         wa_message_id=None,
@@ -146,12 +159,20 @@ async def queue(
         sent_at=None,
         created_at=utcnow(),
     )
-    await insert_rows(db, [message])
-    changes.enqueue(SEND, message.key)
-    show_in_conversation(conversation, message)
-    changes.message_created(message)
-    changes.conversation_updated(conversation)
-    return message
+
+
+async def queue_all(
+    db: AsyncSession, changes: Changes, messages: list[tuple[ConversationRow, MessageRow]]
+) -> None:
+    """Company messages (made by ``outgoing``), each with its send job, in one INSERT."""
+    if not messages:
+        return
+    await insert_rows(db, [message for _, message in messages], key=("client_id",))
+    for conversation, message in messages:
+        changes.enqueue(SEND, message.key)
+        show_in_conversation(conversation, message)
+        changes.message_created(message)
+        changes.conversation_updated(conversation)
 
 
 async def _media(db: AsyncSession, media_id: str | None) -> dict[str, Any] | None:

@@ -175,6 +175,7 @@ class ConversationRow(Row):
     last_message_preview: str
     resolved_at: datetime | None = None
     waiting_since: datetime | None = None
+    bot_state: dict[str, Any] | None = None  # the bot's menu state, and flags said once
     created_at: datetime = field(default_factory=utcnow)
     updated_at: datetime = field(default_factory=utcnow)
     id: int | None = None
@@ -315,6 +316,22 @@ async def store_changes(db: AsyncSession, rows: Iterable[Row]) -> None:
             await db.execute(by_id, [kind.sql_nulls(p) for p in params])
 
 
+async def update_guarded(
+    db: AsyncSession, rows: Sequence[Row], names: tuple[str, ...], guarded: tuple[str, ...]
+) -> int:
+    """PostgreSQL: writes ``names`` of loaded rows in one statement, each row only if its
+    ``guarded`` columns still hold what was read; answers how many were written."""
+    table = rows[0].table
+    statement, json = _guarded_update(table, names, guarded, db.bind.dialect)
+    read = [dict(zip(row.columns, row.was or (), strict=True)) for row in rows]
+    params = {_ID: [row.id for row in rows]}
+    for name in names:
+        params[name] = _array([getattr(row, name) for row in rows], name in json)
+    for name in guarded:
+        params[f"was_{name}"] = _array([was[name] for was in read], name in json)
+    return len((await db.execute(statement, params)).all())
+
+
 def _array(values: list[Any], json: bool) -> list[Any]:
     """A column's values as the array bound for it: JSON travels as text (None as SQL NULL)."""
     return [None if v is None else dumps(v) for v in values] if json else values
@@ -324,10 +341,12 @@ def _unnest(
     table: Table, names: Sequence[str], dialect: Dialect
 ) -> tuple[str, list[str], set[str]]:
     """``unnest(CAST(:a AS type[]), ...)`` for these columns, each column's value as read from
-    it (``u.a``, JSON cast back from text), and which columns are JSON."""
+    it (``u.a``, JSON cast back from text), and which columns are JSON. ``was_a``: a value
+    read earlier from column ``a``."""
     arrays, values, json = [], [], set()
     for name in names:
-        kind = table.c[name].type.compile(dialect=dialect) if name != _ID else "BIGINT"
+        column = name.removeprefix("was_")
+        kind = table.c[column].type.compile(dialect=dialect) if name != _ID else "BIGINT"
         if "JSON" in kind:
             json.add(name)
             arrays.append(f"CAST(:{name} AS TEXT[])")
@@ -351,6 +370,25 @@ def _update_from_arrays(
     # Every name is the table's own: none comes from input.
     sql = f"UPDATE {table.name} AS t SET {', '.join(sets)} FROM {source} "  # noqa: S608
     return text(f"{sql}WHERE t.id = u.{_ID}"), frozenset(json)
+
+
+@cache
+def _guarded_update(
+    table: Table, names: tuple[str, ...], guarded: tuple[str, ...], dialect: Dialect
+) -> tuple[TextClause, frozenset[str]]:
+    """``UPDATE t SET a = u.a ... FROM unnest(...) AS u WHERE t.id = u.id AND t.g IS NOT
+    DISTINCT FROM u.was_g ... RETURNING t.id``."""
+    read = tuple(f"was_{name}" for name in guarded)
+    source, values, json = _unnest(table, (_ID, *names, *read), dialect)
+    sets = [f"{name} = {value}" for name, value in zip(names, values[1:], strict=False)]
+    checks = [
+        f"t.{name} IS NOT DISTINCT FROM {value}"
+        for name, value in zip(guarded, values[1 + len(names) :], strict=True)
+    ]
+    # Every name is the table's own: none comes from input.
+    sql = f"UPDATE {table.name} AS t SET {', '.join(sets)} FROM {source} "  # noqa: S608
+    sql += f"WHERE t.id = u.{_ID} AND {' AND '.join(checks)} RETURNING t.id"
+    return text(sql), frozenset(name for name in json if not name.startswith("was_"))
 
 
 @cache
