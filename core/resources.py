@@ -12,6 +12,7 @@ from core import keys
 from core.auth.housekeeping import AuthHousekeeping
 from core.copilot.service import COPILOT, CopilotService
 from core.desk import bot as bot_jobs
+from core.desk import csat
 from core.desk.assignment import ASSIGNER, Assigner
 from core.desk.bot import Bot
 from core.desk.machine import RETURN, SWEEP
@@ -137,6 +138,7 @@ async def desk(app: web.Application) -> AsyncIterator[None]:
     bot = Bot(the_desk)
     runner.handle_batches(bot_jobs.REPLY, bot.replies, bot_jobs.BATCH, 2)
     runner.handle(bot_jobs.TIMEOUT, bot.timeout)
+    runner.handle(csat.THANKS, csat.Thanks(the_desk))
     app[JOBS] = runner
     app[DESK] = the_desk
     app[PRESENCE_KEEPER] = keeper

@@ -4,7 +4,7 @@ from the stored rows. The REST responses, the bus notices and the web app all us
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -82,6 +82,9 @@ class MessageOut(View):
         return cls.model_validate(message)
 
 
+CsatStatus = Literal["asked", "rated", "done", "declined"]
+
+
 class ConversationOut(View):
     id: int
     channel_id: int
@@ -96,6 +99,11 @@ class ConversationOut(View):
     updated_at: datetime
     resolved_at: datetime | None
     waiting_since: datetime | None = Field(description="Since when it waits in its queue.")
+    csat_status: CsatStatus | None = Field(
+        None, description="The satisfaction survey: asked, rated, done (with a comment), declined."
+    )
+    csat_rating: int | None = Field(None, description="The customer's rating, 1 to 5.")
+    csat_comment: str | None = Field(None, description="What the customer added after rating.")
     contact: ContactOut | None = None
 
     @classmethod

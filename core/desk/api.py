@@ -12,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.api.routing import STAFF, Api, Call
 from core.auth.visibility import Viewer
+from core.desk import csat
 from core.desk import departments as service
 from core.desk.changes import Changes
 from core.desk.machine import HELD, Actor, Machine
@@ -223,7 +224,17 @@ async def set_pending(call: Call[None, None]) -> ConversationOut:
     tags=("conversations",),
 )
 async def resolve(call: Call[None, None]) -> ConversationOut:
-    return await _by_holder(call, "resolve", lambda m, c, actor: m.resolve(c, actor, "resolved"))
+    """Resolved: the customer gets the department's closing message and its satisfaction
+    survey (when they are set)."""
+
+    async def move(
+        db: AsyncSession, changes: Changes, conversation: ConversationRow, viewer: Viewer
+    ) -> None:
+        _holder_or_staff(conversation, viewer, "resolve")
+        Machine(changes).resolve(conversation, Actor.user(call.me.id), "resolved")
+        await csat.wrap_up(db, changes, conversation)
+
+    return await _act(call, move)
 
 
 class EventList(BaseModel):

@@ -136,7 +136,7 @@ def render(menu: Menu) -> str:
     return "\n".join(line for line in lines if line)
 
 
-def _plain(text: str) -> str:
+def plain(text: str) -> str:
     decomposed = unicodedata.normalize("NFKD", text.casefold())
     return " ".join("".join(c for c in decomposed if not unicodedata.combining(c)).split())
 
@@ -151,16 +151,16 @@ def choice(menu: Menu, text: str) -> Option | None:
     if found:
         index = int(found.group(1)) - 1
         return menu.options[index] if 0 <= index < len(menu.options) else None
-    plain = _plain(text)
+    said = plain(text)
     for option in menu.options:
-        if plain and plain == _plain(option.label):
+        if said and said == plain(option.label):
             return option
     return None
 
 
 def wants_a_person(text: str) -> bool:
-    plain = _plain(text)
-    return any(word in plain for word in HUMAN)
+    said = plain(text)
+    return any(word in said for word in HUMAN)
 
 
 class Bot:

@@ -23,6 +23,18 @@ DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")  # date.weekday() order
 _CLOCK = re.compile(r"^([01]\d|2[0-3]):[0-5]\d$|^24:00$")
 
 Hours = dict[str, list[tuple[str, str]]]
+# The plain fields a department takes as given.
+SETTABLE = (
+    "description",
+    "assignment",
+    "capacity",
+    "timezone",
+    "out_of_hours_message",
+    "closing_message",
+    "csat_enabled",
+    "csat_question",
+    "csat_thanks",
+)
 
 
 def _valid_hours(hours: dict[str, Any] | None) -> Hours | None:
@@ -63,6 +75,16 @@ class DepartmentFields(BaseModel):
     )
     holidays: list[date] | None = Field(None, max_length=366, description="Closed all day.")
     out_of_hours_message: str | None = Field(None, max_length=4096)
+    closing_message: str | None = Field(
+        None, max_length=4096, description="Sent when a conversation is resolved; empty: none."
+    )
+    csat_enabled: bool | None = Field(
+        None, description="After resolving, ask the customer to rate the service from 1 to 5."
+    )
+    csat_question: str | None = Field(None, min_length=1, max_length=1000)
+    csat_thanks: str | None = Field(
+        None, max_length=1000, description="The answer to a rating; empty: none."
+    )
     member_ids: list[RowId] | None = Field(
         None, max_length=10_000, description="Attendants and supervisors of the department."
     )
@@ -106,6 +128,10 @@ class DepartmentOut(BaseModel):
     hours: dict[str, list[tuple[str, str]]] | None
     holidays: list[str]
     out_of_hours_message: str
+    closing_message: str
+    csat_enabled: bool
+    csat_question: str
+    csat_thanks: str
     member_ids: list[int] = Field(default_factory=list)
     created_at: datetime
 
@@ -242,7 +268,7 @@ async def set_members(db: AsyncSession, department_id: int, user_ids: Collection
 
 
 def _apply(department: Department, body: DepartmentFields) -> None:
-    for name in ("description", "assignment", "capacity", "timezone", "out_of_hours_message"):
+    for name in SETTABLE:
         value = getattr(body, name)
         if value is not None:
             setattr(department, name, value)

@@ -209,6 +209,23 @@ class Machine:
     ) -> None:
         self._status(conversation, Move.CLOSE, CLOSED, actor, reason, data)
 
+    def rated(self, conversation: ConversationRow, reason: str, data: dict[str, Any]) -> None:
+        """The customer rated the service (or commented on their rating): not a move, but a
+        line of the conversation's history that the reports read."""
+        self.changes.conversation_updated(conversation)
+        audit = self._audit(
+            conversation,
+            EventKind.RATED,
+            CONTACT,
+            conversation.status,
+            conversation.department_id,
+            conversation.assignee_id,
+            reason,
+            None,
+            utcnow(),
+        )
+        audit.data = data
+
     def reopen(self, conversation: ConversationRow, actor: Actor, reason: str) -> None:
         """Back to its department's queue (or the bot); its last attendant gets it back when
         they are online and have room (the ``assign.return`` job decides, at once)."""

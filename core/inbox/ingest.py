@@ -209,6 +209,7 @@ class BatchIngest:
                 item.channel,
                 inbound=isinstance(item.event, MessageReceivedEvent),
                 at=item.event.data.timestamp,
+                text=item.event.data.text,
             )
 
     # Pass 3: everything, in order.

@@ -16,6 +16,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from core.desk import csat
 from core.desk.bot import bot_on
 from core.desk.changes import Changes
 from core.desk.machine import CONTACT, ENDED, SYSTEM, Actor, Machine
@@ -76,9 +77,10 @@ class Lifecycle:
         return self._active.get((contact.key, channel.id))
 
     def for_message(
-        self, contact: ContactRow, channel: Channel, *, inbound: bool, at: datetime
+        self, contact: ContactRow, channel: Channel, *, inbound: bool, at: datetime, text: str = ""
     ) -> ConversationRow:
-        """The conversation a message belongs to, started or reopened if need be."""
+        """The conversation a message belongs to, started or reopened if need be (an answer
+        to the satisfaction survey stays in the resolved conversation it rates)."""
         key = (contact.key, channel.id)
         active = self._active.get(key)
         if active is not None:
@@ -89,6 +91,8 @@ class Lifecycle:
         if not inbound:
             # Typed on the phone: continue the history quietly, start one only if there is none.
             return latest or self._start(contact, channel, at, SYSTEM)
+        if latest is not None and csat.take(self._machine, latest, text, at):
+            return latest
         if (
             latest is not None
             and latest.status is ConversationStatus.RESOLVED

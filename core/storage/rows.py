@@ -176,6 +176,11 @@ class ConversationRow(Row):
     resolved_at: datetime | None = None
     waiting_since: datetime | None = None
     bot_state: dict[str, Any] | None = None  # the bot's menu state, and flags said once
+    csat_status: str | None = None
+    csat_asked_at: datetime | None = None
+    csat_rating: int | None = None
+    csat_comment: str | None = None
+    csat_rated_at: datetime | None = None
     created_at: datetime = field(default_factory=utcnow)
     updated_at: datetime = field(default_factory=utcnow)
     id: int | None = None

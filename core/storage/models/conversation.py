@@ -6,7 +6,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import BigInteger, ForeignKey, Index, String, Text
+from sqlalchemy import BigInteger, ForeignKey, Index, SmallInteger, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from core.storage.base import Base, BigId, Json, str_enum, utcnow
@@ -92,6 +92,12 @@ class Conversation(Base):
     waiting_since: Mapped[datetime | None]
     # Where the bot is with the customer (menu path, tries) and what it already said.
     bot_state: Mapped[dict[str, Any] | None] = mapped_column(Json)
+    # The satisfaction survey sent on resolving (core.desk.csat): asked, rated, done, declined.
+    csat_status: Mapped[str | None] = mapped_column(String(16))
+    csat_asked_at: Mapped[datetime | None]
+    csat_rating: Mapped[int | None] = mapped_column(SmallInteger)  # 1-5
+    csat_comment: Mapped[str | None] = mapped_column(Text)
+    csat_rated_at: Mapped[datetime | None]
 
 
 class ConversationEvent(Base):

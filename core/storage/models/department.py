@@ -13,6 +13,8 @@ from sqlalchemy.orm import Mapped, mapped_column
 from core.storage.base import Base, BigId, Json, str_enum, utcnow
 
 DEFAULT_TIMEZONE = "America/Sao_Paulo"
+CSAT_QUESTION = "Como você avalia o nosso atendimento? Responda de 1 a 5."
+CSAT_THANKS = "Obrigado pela avaliação! Se quiser, conte numa mensagem o que achou."
 
 
 class AssignmentMode(StrEnum):
@@ -39,6 +41,12 @@ class Department(Base):
     hours: Mapped[dict[str, Any] | None] = mapped_column(Json)
     holidays: Mapped[list[str]] = mapped_column(Json, default=list)  # ISO dates, closed all day
     out_of_hours_message: Mapped[str] = mapped_column(Text, default="")
+    # Sent to the customer when a conversation is resolved ("" : nothing).
+    closing_message: Mapped[str] = mapped_column(Text, default="")
+    # The satisfaction survey after resolving: a 1-5 question, and thanks for the rating.
+    csat_enabled: Mapped[bool] = mapped_column(default=True)
+    csat_question: Mapped[str] = mapped_column(Text, default=CSAT_QUESTION)
+    csat_thanks: Mapped[str] = mapped_column(Text, default=CSAT_THANKS)
     # Round robin: the attendant who got the last conversation (the next one goes to the next).
     last_assignee_id: Mapped[int | None] = mapped_column(BigInteger)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
