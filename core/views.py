@@ -134,6 +134,9 @@ class AuditOut(View):
     to_assignee_id: int | None
     reason: str | None
     note: str | None
+    data: dict[str, Any] = Field(
+        default_factory=dict, description="What else the line says (a rating: `rating`)."
+    )
     created_at: datetime
 
     @classmethod

@@ -6,6 +6,7 @@ import { api } from "../api/client";
 import { useNames } from "../api/directory";
 import { realtime } from "../api/realtime";
 import type { Audit, Conversation, Message, User } from "../api/types";
+import { CsatLine } from "../components/DeskBadges";
 import { messageOf } from "../components/Field";
 import { dateTime, time, useT } from "../lib/i18n";
 import { Bubble, DaySeparator, dayOf } from "./Bubble";
@@ -227,6 +228,7 @@ export function Chat({ id, user, onBack }: { id: number; user: User; onBack: () 
             <p className="transfer-note__text">{note.note}</p>
           </aside>
         )}
+        {conversation && <CsatLine conversation={conversation} />}
       </div>
       <div className="chat__body">
         <div className="messages" ref={scroller} onScroll={onScroll} aria-live="polite" aria-relevant="additions">

@@ -1,6 +1,7 @@
 // A department's editor (admins): name, description, members (picked from the users), how its
 // queue hands out conversations and how many one attendant gets, its timezone, weekly hours,
-// holidays and the message customers get out of hours. The API's field errors show under
+// holidays, the message customers get out of hours, and what they get when a conversation is
+// resolved (a closing message, the satisfaction survey). The API's field errors show under
 // the field they name.
 import { type FormEvent, useEffect, useId, useState } from "react";
 import { api, ApiError } from "../api/client";
@@ -22,7 +23,13 @@ const FIELDS = [
   "hours",
   "holidays",
   "out_of_hours_message",
+  "closing_message",
+  "csat_question",
+  "csat_thanks",
 ];
+// What a new department says on resolving (the server's defaults, shown to be edited).
+const CSAT_QUESTION = "Como você avalia o nosso atendimento? Responda de 1 a 5.";
+const CSAT_THANKS = "Obrigado pela avaliação! Se quiser, conte numa mensagem o que achou.";
 
 export const MODES: { mode: AssignmentMode; label: Key; hint: Key }[] = [
   { mode: "off", label: "departments.mode.off", hint: "departments.mode.off_hint" },
@@ -62,6 +69,10 @@ export function DepartmentDialog({ department, onClose, onSaved }: Props) {
   const [hours, setHours] = useState<Department["hours"]>(department ? department.hours : null);
   const [holidays, setHolidays] = useState<string[]>(department?.holidays ?? []);
   const [outOfHours, setOutOfHours] = useState(department?.out_of_hours_message ?? "");
+  const [closing, setClosing] = useState(department?.closing_message ?? "");
+  const [csat, setCsat] = useState(department?.csat_enabled ?? true);
+  const [question, setQuestion] = useState(department?.csat_question ?? CSAT_QUESTION);
+  const [thanks, setThanks] = useState(department?.csat_thanks ?? CSAT_THANKS);
   const [users, setUsers] = useState<User[] | null>(null);
   const [busy, setBusy] = useState(false);
   const [errors, setErrors] = useState<Record<string, string>>({});
@@ -89,6 +100,10 @@ export function DepartmentDialog({ department, onClose, onSaved }: Props) {
       setErrors({ capacity: t("departments.capacity_rule") });
       return;
     }
+    if (csat && !question.trim()) {
+      setErrors({ csat_question: t("departments.csat_question_required") });
+      return;
+    }
     setBusy(true);
     setErrors({});
     setGeneral(null);
@@ -102,6 +117,10 @@ export function DepartmentDialog({ department, onClose, onSaved }: Props) {
       hours,
       holidays,
       out_of_hours_message: outOfHours,
+      closing_message: closing,
+      csat_enabled: csat,
+      csat_question: question.trim() || CSAT_QUESTION,
+      csat_thanks: thanks,
     };
     try {
       onSaved(
@@ -224,6 +243,44 @@ export function DepartmentDialog({ department, onClose, onSaved }: Props) {
           onChange={setOutOfHours}
           error={errors.out_of_hours_message}
         />
+        <fieldset className="resolving">
+          <legend>{t("departments.resolving")}</legend>
+          <Field
+            label={t("departments.closing")}
+            hint={t("departments.closing_hint")}
+            multiline
+            rows={2}
+            value={closing}
+            onChange={setClosing}
+            error={errors.closing_message}
+          />
+          <label className="check">
+            <input type="checkbox" checked={csat} onChange={(e) => setCsat(e.target.checked)} />
+            {t("departments.csat")}
+          </label>
+          {csat && (
+            <>
+              <Field
+                label={t("departments.csat_question")}
+                hint={t("departments.csat_question_hint")}
+                multiline
+                rows={2}
+                value={question}
+                onChange={setQuestion}
+                error={errors.csat_question}
+              />
+              <Field
+                label={t("departments.csat_thanks")}
+                hint={t("departments.csat_thanks_hint")}
+                multiline
+                rows={2}
+                value={thanks}
+                onChange={setThanks}
+                error={errors.csat_thanks}
+              />
+            </>
+          )}
+        </fieldset>
         <FormEnd
           error={general}
           busy={busy}

@@ -81,8 +81,11 @@ export function lineOf(event: Audit, names: Names): Line | null {
         default:
           return null;
       }
-    case "rated":
-      return { text: say("timeline.rated"), note };
+    case "rated": {
+      const rating = Number(event.data?.rating);
+      if (reason === "commented") return { text: say("timeline.commented"), note };
+      return { text: rating ? say("timeline.rated_n", { n: String(rating) }) : say("timeline.rated"), note };
+    }
     default:
       return null;
   }
