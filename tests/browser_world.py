@@ -309,3 +309,9 @@ async def admin_call(product: Product, method: str, path: str, body: Any = None)
         ) as response,
     ):
         return response.status, await response.json()
+
+
+async def from_business(product: Product, customer: str = CUSTOMER) -> list[str]:
+    """What a customer's phone got from the business number, oldest first."""
+    view = await product.sim_get(f"/customers/{customer}/messages?to={BUSINESS}")
+    return [m.get("text") or "" for m in view["messages"] if m["sender"] == "business"]

@@ -17,6 +17,7 @@ from tests.browser_world import (
     Product,
     browser,
     eventually,
+    from_business,
     link_number,
     page,
     product,
@@ -32,12 +33,6 @@ DUDA = "5511977776666"
 CLOSING = "Obrigado pelo contato! Até a próxima. 👋"
 QUESTION = "Como você avalia o nosso atendimento? Responda de 1 a 5."
 THANKS = "Obrigado pela avaliação! Se quiser, conte numa mensagem o que achou."
-
-
-async def from_business(product: Product, customer: str) -> list[str]:
-    """What a customer's phone got from the business number, oldest first."""
-    view = await product.sim_get(f"/customers/{customer}/messages?to={BUSINESS}")
-    return [m.get("text") or "" for m in view["messages"] if m["sender"] == "business"]
 
 
 async def writes(product: Product, customer: str, text: str, name: str | None = None) -> None:

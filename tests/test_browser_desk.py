@@ -34,6 +34,7 @@ from tests.browser_world import (
     admin_call,
     browser,
     eventually,
+    from_business,
     link_number,
     new_page,
     page,
@@ -69,12 +70,6 @@ async def add_attendant(product: Product, name: str, email: str, departments: An
     status, answer = await admin_call(product, "POST", "/users", body)
     assert status == 201, answer
     return int(answer["id"])
-
-
-async def from_business(product: Product) -> list[str]:
-    """What the customer's phone got from the business number, oldest first."""
-    view = await product.sim_get(f"/customers/{CUSTOMER}/messages?to={BUSINESS}")
-    return [m.get("text") or "" for m in view["messages"] if m["sender"] == "business"]
 
 
 async def customer_got(product: Product, text: str) -> bool:
