@@ -14,8 +14,9 @@ from core.copilot.service import COPILOT, CopilotService
 from core.desk import bot as bot_jobs
 from core.desk import csat
 from core.desk.assignment import ASSIGNER, Assigner
+from core.desk.autoclose import AutoClose
 from core.desk.bot import Bot
-from core.desk.machine import RETURN, SWEEP
+from core.desk.machine import AUTO_CLOSE, RETURN, SWEEP
 from core.desk.presence import (
     PRESENCE_KEEPER,
     MemoryPresence,
@@ -139,6 +140,7 @@ async def desk(app: web.Application) -> AsyncIterator[None]:
     runner.handle_batches(bot_jobs.REPLY, bot.replies, bot_jobs.BATCH, 2)
     runner.handle(bot_jobs.TIMEOUT, bot.timeout)
     runner.handle(csat.THANKS, csat.Thanks(the_desk))
+    runner.handle(AUTO_CLOSE, AutoClose(the_desk))
     app[JOBS] = runner
     app[DESK] = the_desk
     app[PRESENCE_KEEPER] = keeper

@@ -1,9 +1,9 @@
 """Resolving in a real browser against the real product: the admin sets Atendimento's closing
-message in its editor; Ana claims Carla's conversation and resolves it; Carla's phone gets the
-closing message and the satisfaction question, she answers "5" and then "Muito bom!", and the
-chat shows five stars and her comment. Duda, in a second conversation, answers "obrigado"
-instead: the conversation is back in the queue (the reopen rule), and resolving it again does
-not ask a second time. Screenshots, like the other browser tests."""
+message (and an auto-close time) in its editor; the conversation with Carla is resolved; her
+phone gets the closing message and the satisfaction question, she answers "5" and then "Muito
+bom!", and the chat shows five stars and her comment. Duda, in a second conversation, answers
+"obrigado" instead: the conversation is back in the queue (the reopen rule), and resolving it
+again does not ask a second time. Screenshots, like the other browser tests."""
 
 from __future__ import annotations
 
@@ -15,6 +15,7 @@ from tests.browser_world import (
     BUSINESS,
     CUSTOMER,
     Product,
+    admin_call,
     browser,
     eventually,
     from_business,
@@ -44,7 +45,7 @@ async def got(product: Product, customer: str, text: str, times: int = 1) -> boo
     return (await from_business(product, customer)).count(text) == times
 
 
-async def set_closing_message(page: Any) -> None:
+async def set_closing_message(page: Any, product: Product) -> None:
     await page.get_by_role("link", name="Departamentos").click()
     await page.get_by_role("button", name="Editar Atendimento").click()
     dialog = page.get_by_role("dialog", name="Editar Atendimento")
@@ -52,8 +53,14 @@ async def set_closing_message(page: Any) -> None:
     assert await dialog.get_by_role("checkbox", name="Pedir ao cliente uma avaliação").is_checked()
     assert await dialog.get_by_label("Pergunta da avaliação").input_value() == QUESTION
     await screenshots(page, "department-resolving")
+    await dialog.get_by_label("Encerrar sem resposta do cliente após (minutos)").fill("90")
+    await dialog.get_by_label("Mensagem ao encerrar sem resposta").wait_for()
     await dialog.get_by_role("button", name="Salvar").click()
     await page.get_by_role("status").filter(has_text="Departamento Atendimento salvo.").wait_for()
+    status, saved = await admin_call(product, "GET", "/departments")
+    assert status == 200, saved
+    [atendimento] = [d for d in saved["items"] if d["name"] == "Atendimento"]
+    assert (atendimento["closing_message"], atendimento["auto_close_s"]) == (CLOSING, 5400)
 
 
 async def open_and_resolve(page: Any, name: str) -> Any:
@@ -73,7 +80,7 @@ async def test_resolving_sends_the_survey_and_the_chat_shows_the_rating_and_comm
     await page.goto("/numbers")
     await sign_in(page)
     await link_number(page, product, "Loja")
-    await set_closing_message(page)
+    await set_closing_message(page, product)
 
     await writes(product, CUSTOMER, "Meu pedido chegou, obrigada!", "Carla")
     chat = await open_and_resolve(page, "Carla")

@@ -1,6 +1,7 @@
-"""The desk's spine across real core processes, as an operator runs them: a delayed job that
-outlives a ``kill -9`` runs exactly once after the restart; two core processes on PostgreSQL
-never let two people claim one conversation nor give anyone more than their capacity."""
+"""The desk's spine across real core processes, as an operator runs them: a delayed job and an
+auto-close timer that outlive a ``kill -9`` run exactly once after the restart; two core
+processes on PostgreSQL never let two people claim one conversation nor give anyone more than
+their capacity."""
 
 from __future__ import annotations
 
@@ -222,6 +223,69 @@ async def test_a_delayed_job_survives_kill_9_and_runs_exactly_once_after_restart
 
                 await eventually(sent)
         assert gateway.sent == [message["client_id"]]  # once, after the restart
+    finally:
+        await engine.dispose()
+
+
+async def test_an_auto_close_timer_survives_kill_9_and_fires_exactly_once(
+    restart_env: dict[str, str], database_url: str
+) -> None:
+    """Core dies (kill -9) with a conversation's silence timer set; a new core resolves it
+    once, with one message to the customer."""
+    env = restart_env
+    engine = create_engine(database_url)
+    sessions = session_factory(engine)
+    try:
+        async with aiohttp.ClientSession() as http:
+            client = Client(http, env)
+            async with core(env) as first:
+                admin = await client.token(ADMIN)
+                status, _ = await client.call(admin, "PATCH", "/departments/1", {"auto_close_s": 3})
+                assert status == 200
+                await client.customers_write(range(1))
+                status, page = await client.call(admin, "GET", "/conversations")
+                conversation_id = page["items"][0]["id"]
+                status, claimed = await client.call(
+                    admin, "POST", f"/conversations/{conversation_id}/claim"
+                )
+                assert (status, claimed["status"]) == (200, "open")
+
+                async def timer_set() -> bool:  # looked once, set for the deadline
+                    async with sessions() as db:
+                        job = await db.scalar(select(Job).where(Job.kind == "auto.close"))
+                        return job is not None and job.locked_until is None and job.revision > 0
+
+                await eventually(timer_set)
+                first.kill()
+                await first.wait()
+            async with core(env):
+
+                async def resolved() -> bool:
+                    async with sessions() as db:
+                        found = await db.get(Conversation, conversation_id)
+                        left = await db.scalar(
+                            select(func.count()).select_from(Job).where(Job.kind == "auto.close")
+                        )
+                        return found is not None and found.status.value == "resolved" and left == 0
+
+                await eventually(resolved)
+            async with sessions() as db:
+                closes = await db.scalars(
+                    select(ConversationEvent).where(
+                        ConversationEvent.conversation_id == conversation_id,
+                        ConversationEvent.to_status == ConversationStatus.RESOLVED,
+                    )
+                )
+                assert [e.reason for e in closes] == ["auto-closed after 3 s of silence"]
+                said = await db.scalar(
+                    select(func.count())
+                    .select_from(Message)
+                    .where(
+                        Message.conversation_id == conversation_id,
+                        Message.author_type == "bot",
+                    )
+                )
+                assert said == 1
     finally:
         await engine.dispose()
 

@@ -1,11 +1,12 @@
-"""closing the loop: a department's closing message and satisfaction survey, a conversation's rating
+"""closing the loop: closing message, satisfaction survey, auto-close; a conversation's rating
 
 Revision ID: 0007
 Revises: 0006
 Create Date: 2026-12-08
 
-* departments: the message sent when a conversation is resolved, and the CSAT survey (on by
-  default, its question and its thanks);
+* departments: the message sent when a conversation is resolved, the CSAT survey (on by
+  default, its question and its thanks), and auto-close after the customer's silence (off by
+  default, its message);
 * conversations: where the survey stands (asked, rated, done, declined), when it was asked and
   answered, the rating (1-5) and the customer's comment.
 """
@@ -23,7 +24,15 @@ depends_on: str | Sequence[str] | None = None
 TIME = sa.DateTime(timezone=True)
 QUESTION = "Como você avalia o nosso atendimento? Responda de 1 a 5."
 THANKS = "Obrigado pela avaliação! Se quiser, conte numa mensagem o que achou."
-TEXTS = {"closing_message": "", "csat_question": QUESTION, "csat_thanks": THANKS}
+AUTO_CLOSE = (
+    "Como não tivemos resposta, encerramos este atendimento. Se precisar, é só escrever de novo!"
+)
+TEXTS = {
+    "closing_message": "",
+    "csat_question": QUESTION,
+    "csat_thanks": THANKS,
+    "auto_close_message": AUTO_CLOSE,
+}
 
 
 def upgrade() -> None:
@@ -33,8 +42,11 @@ def upgrade() -> None:
         batch.add_column(
             sa.Column("csat_enabled", sa.Boolean(), nullable=False, server_default=sa.true())
         )
+        batch.add_column(
+            sa.Column("auto_close_s", sa.Integer(), nullable=False, server_default="0")
+        )
     with op.batch_alter_table("departments") as batch:
-        for name in (*TEXTS, "csat_enabled"):
+        for name in (*TEXTS, "csat_enabled", "auto_close_s"):
             batch.alter_column(name, server_default=None)
     op.add_column("conversations", sa.Column("csat_status", sa.String(16)))
     op.add_column("conversations", sa.Column("csat_asked_at", TIME))
@@ -54,5 +66,5 @@ def downgrade() -> None:
         ):
             batch.drop_column(name)
     with op.batch_alter_table("departments") as batch:
-        for name in ("csat_enabled", *reversed(TEXTS)):
+        for name in ("auto_close_s", "csat_enabled", *reversed(TEXTS)):
             batch.drop_column(name)

@@ -34,6 +34,8 @@ SETTABLE = (
     "csat_enabled",
     "csat_question",
     "csat_thanks",
+    "auto_close_s",
+    "auto_close_message",
 )
 
 
@@ -85,6 +87,16 @@ class DepartmentFields(BaseModel):
     csat_thanks: str | None = Field(
         None, max_length=1000, description="The answer to a rating; empty: none."
     )
+    auto_close_s: int | None = Field(
+        None,
+        ge=0,
+        le=30 * 86_400,
+        description="Open or pending conversations are resolved after this many seconds of the "
+        "customer's silence; 0: never.",
+    )
+    auto_close_message: str | None = Field(
+        None, max_length=4096, description="Sent when a conversation is auto-closed; empty: none."
+    )
     member_ids: list[RowId] | None = Field(
         None, max_length=10_000, description="Attendants and supervisors of the department."
     )
@@ -132,6 +144,8 @@ class DepartmentOut(BaseModel):
     csat_enabled: bool
     csat_question: str
     csat_thanks: str
+    auto_close_s: int
+    auto_close_message: str
     member_ids: list[int] = Field(default_factory=list)
     created_at: datetime
 

@@ -14,7 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from core.api.routing import ADMIN, Api, Call
 from core.desk import departments as service
 from core.desk.changes import Changes
-from core.desk.machine import QUEUED, SWEEP
+from core.desk.machine import AUTO_CLOSE, HELD, QUEUED, SWEEP
 from core.desk.rights import access_changed
 from core.desk.unit import DESK
 from core.inbox import queries
@@ -87,6 +87,8 @@ async def update_department(call: Call[service.DepartmentPatch, None]) -> servic
     await access_changed(call, touched)
     if call.body.assignment is not None or call.body.capacity is not None or touched:
         await _sweep(call, [out.id])  # a new mode, more room or more people: hand out the queue
+    if call.body.auto_close_s:
+        await _time_silences(call, out.id)
     log.info("department_changed", department_id=out.id, by=call.me.id)
     return out
 
@@ -109,6 +111,22 @@ async def _sweep(call: Call[Any, Any], department_ids: list[int]) -> None:
     async def work(db: AsyncSession, changes: Changes) -> None:
         for department_id in department_ids:
             changes.enqueue(SWEEP, f"department:{department_id}")
+
+    await call.request.app[DESK].run(work)
+
+
+async def _time_silences(call: Call[Any, Any], department_id: int) -> None:
+    """Auto-close switched on (or changed): every conversation someone holds gets its timer."""
+
+    async def work(db: AsyncSession, changes: Changes) -> None:
+        table = ConversationRow.table
+        held = await db.scalars(
+            select(table.c.id).where(
+                table.c.department_id == department_id, table.c.status.in_(HELD)
+            )
+        )
+        for conversation_id in held:
+            changes.enqueue(AUTO_CLOSE, conversation_id)
 
     await call.request.app[DESK].run(work)
 

@@ -37,6 +37,7 @@ HELD = frozenset({OPEN, PENDING})  # an attendant's load
 # Jobs the machine asks for (their handlers live in core.desk.assignment).
 SWEEP = "assign.sweep"  # key "department:<id>" or "user:<id>" (that user's departments)
 RETURN = "assign.return"  # key: conversation id; back to its last attendant if they can
+AUTO_CLOSE = "auto.close"  # key: conversation id; resolved after the customer's silence
 
 
 class Move(StrEnum):
@@ -307,6 +308,9 @@ class Machine:
             conversation.resolved_at = conversation.resolved_at or now
         else:
             conversation.resolved_at = None
+        if status in HELD and before[0] not in HELD and conversation.id is not None:
+            # The department's silence timer (core.desk.autoclose) looks when it is due.
+            self.changes.enqueue(AUTO_CLOSE, conversation.id)
         freed = before[2] if before[0] in HELD else None
         if freed is not None and (status not in HELD or assignee_id != freed):
             # An attendant has room again: their queues may hand them the next one.

@@ -15,6 +15,9 @@ from core.storage.base import Base, BigId, Json, str_enum, utcnow
 DEFAULT_TIMEZONE = "America/Sao_Paulo"
 CSAT_QUESTION = "Como você avalia o nosso atendimento? Responda de 1 a 5."
 CSAT_THANKS = "Obrigado pela avaliação! Se quiser, conte numa mensagem o que achou."
+AUTO_CLOSE_MESSAGE = (
+    "Como não tivemos resposta, encerramos este atendimento. Se precisar, é só escrever de novo!"
+)
 
 
 class AssignmentMode(StrEnum):
@@ -47,6 +50,10 @@ class Department(Base):
     csat_enabled: Mapped[bool] = mapped_column(default=True)
     csat_question: Mapped[str] = mapped_column(Text, default=CSAT_QUESTION)
     csat_thanks: Mapped[str] = mapped_column(Text, default=CSAT_THANKS)
+    # Open or pending conversations resolved after this many seconds of the customer's silence
+    # (0: never), with this message.
+    auto_close_s: Mapped[int] = mapped_column(default=0)
+    auto_close_message: Mapped[str] = mapped_column(Text, default=AUTO_CLOSE_MESSAGE)
     # Round robin: the attendant who got the last conversation (the next one goes to the next).
     last_assignee_id: Mapped[int | None] = mapped_column(BigInteger)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)

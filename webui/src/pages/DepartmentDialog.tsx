@@ -26,10 +26,14 @@ const FIELDS = [
   "closing_message",
   "csat_question",
   "csat_thanks",
+  "auto_close_s",
+  "auto_close_message",
 ];
 // What a new department says on resolving (the server's defaults, shown to be edited).
 const CSAT_QUESTION = "Como você avalia o nosso atendimento? Responda de 1 a 5.";
 const CSAT_THANKS = "Obrigado pela avaliação! Se quiser, conte numa mensagem o que achou.";
+const AUTO_CLOSE_MESSAGE =
+  "Como não tivemos resposta, encerramos este atendimento. Se precisar, é só escrever de novo!";
 
 export const MODES: { mode: AssignmentMode; label: Key; hint: Key }[] = [
   { mode: "off", label: "departments.mode.off", hint: "departments.mode.off_hint" },
@@ -73,6 +77,9 @@ export function DepartmentDialog({ department, onClose, onSaved }: Props) {
   const [csat, setCsat] = useState(department?.csat_enabled ?? true);
   const [question, setQuestion] = useState(department?.csat_question ?? CSAT_QUESTION);
   const [thanks, setThanks] = useState(department?.csat_thanks ?? CSAT_THANKS);
+  // Shown in minutes; the API counts seconds. Empty or 0: never.
+  const [silence, setSilence] = useState(department?.auto_close_s ? String(department.auto_close_s / 60) : "");
+  const [silenceMessage, setSilenceMessage] = useState(department?.auto_close_message ?? AUTO_CLOSE_MESSAGE);
   const [users, setUsers] = useState<User[] | null>(null);
   const [busy, setBusy] = useState(false);
   const [errors, setErrors] = useState<Record<string, string>>({});
@@ -100,6 +107,11 @@ export function DepartmentDialog({ department, onClose, onSaved }: Props) {
       setErrors({ capacity: t("departments.capacity_rule") });
       return;
     }
+    const minutes = silence.trim() ? Number(silence.replace(",", ".")) : 0;
+    if (!Number.isFinite(minutes) || minutes < 0 || minutes > 43_200) {
+      setErrors({ auto_close_s: t("departments.auto_close_rule") });
+      return;
+    }
     if (csat && !question.trim()) {
       setErrors({ csat_question: t("departments.csat_question_required") });
       return;
@@ -121,6 +133,8 @@ export function DepartmentDialog({ department, onClose, onSaved }: Props) {
       csat_enabled: csat,
       csat_question: question.trim() || CSAT_QUESTION,
       csat_thanks: thanks,
+      auto_close_s: Math.round(minutes * 60),
+      auto_close_message: silenceMessage,
     };
     try {
       onSaved(
@@ -279,6 +293,24 @@ export function DepartmentDialog({ department, onClose, onSaved }: Props) {
                 error={errors.csat_thanks}
               />
             </>
+          )}
+          <Field
+            label={t("departments.auto_close")}
+            hint={t("departments.auto_close_hint")}
+            inputMode="decimal"
+            value={silence}
+            onChange={setSilence}
+            error={errors.auto_close_s}
+          />
+          {silence.trim() !== "" && Number(silence.replace(",", ".")) > 0 && (
+            <Field
+              label={t("departments.auto_close_message")}
+              multiline
+              rows={2}
+              value={silenceMessage}
+              onChange={setSilenceMessage}
+              error={errors.auto_close_message}
+            />
           )}
         </fieldset>
         <FormEnd
