@@ -305,6 +305,8 @@ export function Chat({ id, user, onBack }: { id: number; user: User; onBack: () 
         <Composer
           conversationId={id}
           draft={draft}
+          customer={conversation?.contact?.display_name}
+          attendant={user.name}
           onSent={(message) => {
             copilot.sent(message.body);
             stick.current = true;

@@ -1,23 +1,34 @@
-// The composer: Enter sends, Shift+Enter adds a line; a file can go along; the customer sees
-// "typing…" while the attendant writes.
-import { type KeyboardEvent, useEffect, useLayoutEffect, useRef, useState } from "react";
+// The composer: Enter sends, Shift+Enter adds a line; a file can go along; "/" brings the quick
+// replies; the customer sees "typing…" while the attendant writes.
+import { type KeyboardEvent, useEffect, useId, useLayoutEffect, useRef, useState } from "react";
 import { api, authorized } from "../api/client";
-import type { Media, Message } from "../api/types";
+import type { Media, Message, QuickReply } from "../api/types";
 import { messageOf } from "../components/Field";
 import { useT } from "../lib/i18n";
 import { EmojiPicker } from "./EmojiPicker";
+import { QuickPicker, filled, slashAt, useQuickReplies } from "./QuickPicker";
 
 const TYPING_EVERY_MS = 5000;
 
-type Props = { conversationId: number; draft: { text: string; n: number } | null; onSent: (m: Message) => void };
+type Props = {
+  conversationId: number;
+  draft: { text: string; n: number } | null;
+  onSent: (m: Message) => void;
+  customer: string | null | undefined; // {nome} in quick replies
+  attendant: string; // {atendente}
+};
 
 function clientId(): string {
   return crypto.randomUUID().replace(/-/g, "");
 }
 
-export function Composer({ conversationId, draft, onSent }: Props) {
+export function Composer({ conversationId, draft, onSent, customer, attendant }: Props) {
   const t = useT();
   const [text, setText] = useState("");
+  const [slash, setSlash] = useState<{ start: number; query: string } | null>(null);
+  const [active, setActive] = useState(0);
+  const options = useQuickReplies(slash?.query ?? null);
+  const listId = useId();
   const [file, setFile] = useState<File | null>(null);
   const [busy, setBusy] = useState(false);
   const [error, setError] = useState<string | null>(null);
@@ -30,6 +41,7 @@ export function Composer({ conversationId, draft, onSent }: Props) {
   useEffect(() => {
     if (!draft) return;
     setText(draft.text);
+    setSlash(null);
     box.current?.focus();
   }, [draft]);
 
@@ -47,6 +59,16 @@ export function Composer({ conversationId, draft, onSent }: Props) {
     const end = field?.selectionEnd ?? text.length;
     caret.current = start + emoji.length;
     onChange(text.slice(0, start) + emoji + text.slice(end));
+  }
+
+  /** The "/word" typed gives way to the quick reply, placeholders filled. */
+  function pick(reply: QuickReply) {
+    if (!slash) return;
+    const end = box.current?.selectionStart ?? text.length;
+    const said = filled(reply.text, customer, attendant);
+    caret.current = slash.start + said.length;
+    setSlash(null);
+    onChange(text.slice(0, slash.start) + said + text.slice(end));
   }
 
   function typing(state: "typing" | "paused") {
@@ -74,6 +96,7 @@ export function Composer({ conversationId, draft, onSent }: Props) {
       });
       onSent(message);
       setText("");
+      setSlash(null);
       setFile(null);
       lastTyping.current = 0;
     } catch (caught) {
@@ -85,14 +108,36 @@ export function Composer({ conversationId, draft, onSent }: Props) {
   }
 
   function onKeyDown(event: KeyboardEvent<HTMLTextAreaElement>) {
+    if (slash && options.length > 0) {
+      const step = { ArrowDown: 1, ArrowUp: options.length - 1 }[event.key];
+      if (step !== undefined) {
+        event.preventDefault();
+        setActive((active + step) % options.length);
+        return;
+      }
+      const chosen = options[Math.min(active, options.length - 1)];
+      if ((event.key === "Enter" || event.key === "Tab") && !event.shiftKey && chosen) {
+        event.preventDefault();
+        pick(chosen);
+        return;
+      }
+    }
+    if (slash && event.key === "Escape") {
+      event.preventDefault();
+      setSlash(null);
+      return;
+    }
     if (event.key === "Enter" && !event.shiftKey && !event.nativeEvent.isComposing) {
       event.preventDefault();
       void send();
     }
   }
 
-  function onChange(value: string) {
+  function onChange(value: string, caretAt?: number) {
     setText(value);
+    const found = caretAt === undefined ? null : slashAt(value, caretAt);
+    if (found?.query !== slash?.query) setActive(0);
+    setSlash(found);
     const now = Date.now();
     if (value && now - lastTyping.current > TYPING_EVERY_MS) {
       lastTyping.current = now;
@@ -113,6 +158,7 @@ export function Composer({ conversationId, draft, onSent }: Props) {
           {error}
         </p>
       )}
+      {slash && <QuickPicker id={listId} options={options} active={active} onPick={pick} />}
       {file && (
         <p className="composer__file">
           <Paperclip /> {file.name}
@@ -148,8 +194,11 @@ export function Composer({ conversationId, draft, onSent }: Props) {
           title={t("composer.hint")}
           placeholder={t("composer.label")}
           value={text}
+          aria-autocomplete="list"
+          aria-controls={slash ? listId : undefined}
+          aria-activedescendant={slash && options[active] ? `${listId}-${options[active].id}` : undefined}
           onKeyDown={onKeyDown}
-          onChange={(e) => onChange(e.target.value)}
+          onChange={(e) => onChange(e.target.value, e.target.selectionStart)}
           onBlur={() => lastTyping.current && typing("paused")}
         />
         <button type="submit" className="primary" disabled={busy || (!text.trim() && !file)}>
