@@ -223,6 +223,30 @@ async def test_an_unanswered_menu_times_out_to_the_fallback_and_a_held_one_is_ne
     assert len(await held.heard(said)) == said  # silent: Ana holds it
 
 
+async def test_a_bot_may_close_an_unanswered_menu_instead(desk: Desk) -> None:
+    admin = await desk.user("admin")
+    menu = {"prompt": "Escolha:", "options": [{"label": "Vendas", "department_id": 1}]}
+    await number_with_bot(desk, admin, menu=menu, timeout_s=600, on_timeout="close")
+    quiet = Customer(desk, 1)
+    await quiet.writes("oi")
+    await quiet.heard(1)
+    async with desk.app[keys.SESSIONS].begin() as db:
+        await db.execute(
+            update(Job).where(Job.kind == "bot.timeout").values(run_at=datetime.now(UTC))
+        )
+    desk.app[JOBS].wake()
+    deadline = time.monotonic() + 15
+    while (await quiet.conversation()).status is ConversationStatus.BOT:
+        assert time.monotonic() < deadline
+        await asyncio.sleep(0.02)
+    closed = await quiet.conversation()
+    assert (closed.status, closed.department_id) == (ConversationStatus.CLOSED, None)
+    # A later message starts a new conversation, greeted again.
+    await quiet.writes("voltei")
+    await quiet.heard(2)
+    assert (await quiet.conversation()).id != closed.id
+
+
 async def test_out_of_hours_the_customer_is_told_once_and_still_waits_in_the_queue(
     desk: Desk,
 ) -> None:

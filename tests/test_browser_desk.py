@@ -350,6 +350,7 @@ async def set_up_the_bot(page: Any) -> None:
     await page.get_by_role("alert").filter(has_text="Longo demais: encurte o texto.").wait_for()
     assert await greeting.get_attribute("aria-invalid") == "true"
     await greeting.fill("Olá, {nome}! 👋 Obrigado por falar com a gente.")
+    await page.get_by_label("Menu sem resposta").select_option(label="Encerra a conversa")
     await page.get_by_role("button", name="Salvar bot").click()
     await page.get_by_role("status").filter(has_text="Bot salvo.").wait_for()
     assert await page.get_by_text("Alterações não salvas").count() == 0
@@ -372,7 +373,7 @@ async def test_the_bot_routes_to_financeiro_and_a_transfer_to_vendas_reaches_bru
     channel_id = next(c["id"] for c in channels["items"] if c["name"] == "Loja")
     status, bot = await admin_call(product, "GET", f"/channels/{channel_id}/bot")
     assert status == 200, bot
-    assert bot["enabled"] is True
+    assert (bot["enabled"], bot["on_timeout"]) == (True, "close")
     assert bot["menu"]["options"] == [
         {"label": "Vendas", "department_id": vendas, "menu": None},
         {"label": "Financeiro", "department_id": financeiro, "menu": None},

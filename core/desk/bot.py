@@ -3,11 +3,11 @@ the conversation in the chosen department's queue.
 
 An invalid answer repeats the menu; after ``max_tries`` of them, or when the customer asks for a
 person ("atendente", "humano", "falar com alguém"), or when the menu is left unanswered for
-``timeout_s``, the conversation goes to the fallback department. Bot messages are ordinary
-outbound messages (author: bot) sent through the durable send path, and the bot only ever
-speaks while the conversation is still its own (status ``bot``): once someone holds it, it is
-silent. It runs as jobs (``bot.reply`` after a customer writes, ``bot.timeout``), never on the
-webhook's path.
+``timeout_s``, the conversation goes to the fallback department (an unanswered menu may close
+it instead: ``on_timeout``). Bot messages are ordinary outbound messages (author: bot) sent
+through the durable send path, and the bot only ever speaks while the conversation is still its
+own (status ``bot``): once someone holds it, it is silent. It runs as jobs (``bot.reply``
+after a customer writes, ``bot.timeout``), never on the webhook's path.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from __future__ import annotations
 import re
 import unicodedata
 from datetime import timedelta
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 from sqlalchemy import case, func, select
@@ -88,6 +88,11 @@ class BotConfig(BaseModel):
     )
     fallback_department_id: RowId | None = Field(
         None, description="Where the bot gives up to; null: the default department."
+    )
+    on_timeout: Literal["queue", "close"] = Field(
+        "queue",
+        description="An unanswered menu: `queue` sends it to the fallback department; `close` "
+        "closes the conversation (a later message starts a new one).",
     )
 
     @field_validator("menu")
@@ -222,7 +227,10 @@ class _Turn:
         conversations, configs = await self._held(ids)
         for conversation in conversations:
             config = configs.get(conversation.channel_id)
-            await self._route(conversation, config, None, "menu unanswered")
+            if config is not None and config.on_timeout == "close":
+                Machine(self.changes).close(conversation, BOT_ACTOR, "menu unanswered")
+            else:
+                await self._route(conversation, config, None, "menu unanswered")
         await queue_all(self.db, self.changes, self.said)
 
     async def _held(self, ids: list[int]) -> tuple[list[ConversationRow], dict[int, BotConfig]]:

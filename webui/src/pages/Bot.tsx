@@ -60,6 +60,7 @@ export default function Bot({ channelId, me }: Props) {
   const [fresh, setFresh] = useState<number | null>(null);
   const form = useRef<HTMLFormElement>(null);
   const fallbackId = useId();
+  const onTimeoutId = useId();
 
   useEffect(() => {
     let stopped = false;
@@ -277,6 +278,17 @@ export default function Bot({ channelId, me }: Props) {
                 onChange={(timeoutMin) => edit({ timeoutMin })}
                 error={said("timeout_s")}
               />
+            </div>
+            <div className="admin-field">
+              <label htmlFor={onTimeoutId}>{t("bot.on_timeout")}</label>
+              <select
+                id={onTimeoutId}
+                value={draft.onTimeout}
+                onChange={(e) => edit({ onTimeout: e.target.value === "close" ? "close" : "queue" })}
+              >
+                <option value="queue">{t("bot.on_timeout.queue")}</option>
+                <option value="close">{t("bot.on_timeout.close")}</option>
+              </select>
             </div>
             <div className="admin-field">
               <label htmlFor={fallbackId}>{t("bot.fallback")}</label>

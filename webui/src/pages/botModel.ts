@@ -38,6 +38,7 @@ export type Draft = {
   routedReply: string;
   maxTries: string;
   timeoutMin: string;
+  onTimeout: "queue" | "close"; // an unanswered menu: to the fallback queue, or closed
   fallback: number | null; // null: the default department
 };
 
@@ -79,6 +80,7 @@ export function draftFrom(config: BotConfig): Draft {
     routedReply: config.routed_reply ?? DEFAULTS.routed_reply,
     maxTries: String(config.max_tries ?? DEFAULTS.max_tries),
     timeoutMin: minutes(config.timeout_s ?? DEFAULTS.timeout_s),
+    onTimeout: config.on_timeout ?? "queue",
     fallback: config.fallback_department_id ?? null,
   };
 }
@@ -115,6 +117,7 @@ export function toApi(draft: Draft): BotConfig {
     routed_reply: draft.routedReply,
     max_tries: Number(draft.maxTries),
     timeout_s: timeoutSeconds(draft),
+    on_timeout: draft.onTimeout,
     fallback_department_id: draft.fallback,
   };
 }
