@@ -14,9 +14,8 @@ from core.copilot.service import COPILOT, CopilotService
 from core.desk import bot as bot_jobs
 from core.desk import csat
 from core.desk.assignment import ASSIGNER, Assigner
-from core.desk.autoclose import AutoClose
 from core.desk.bot import Bot
-from core.desk.machine import AUTO_CLOSE, RETURN, SWEEP
+from core.desk.machine import AUTO_CLOSE, RETURN, SWEEP, WAKE
 from core.desk.presence import (
     PRESENCE_KEEPER,
     MemoryPresence,
@@ -24,6 +23,7 @@ from core.desk.presence import (
     PresenceStore,
     RedisPresence,
 )
+from core.desk.timers import Timers
 from core.desk.unit import DESK, Desk
 from core.gateway_client import GATEWAY, GatewayClient
 from core.jobs import JOBS, JobRunner
@@ -140,7 +140,9 @@ async def desk(app: web.Application) -> AsyncIterator[None]:
     runner.handle_batches(bot_jobs.REPLY, bot.replies, bot_jobs.BATCH, 2)
     runner.handle(bot_jobs.TIMEOUT, bot.timeout)
     runner.handle(csat.THANKS, csat.Thanks(the_desk))
-    runner.handle(AUTO_CLOSE, AutoClose(the_desk))
+    timers = Timers(the_desk)
+    runner.handle(AUTO_CLOSE, timers.auto_close)
+    runner.handle(WAKE, timers.wake)
     app[JOBS] = runner
     app[DESK] = the_desk
     app[PRESENCE_KEEPER] = keeper

@@ -104,6 +104,9 @@ class ConversationOut(View):
     )
     csat_rating: int | None = Field(None, description="The customer's rating, 1 to 5.")
     csat_comment: str | None = Field(None, description="What the customer added after rating.")
+    snoozed_until: datetime | None = Field(
+        None, description="Pending until then; then open again for its attendant."
+    )
     contact: ContactOut | None = None
 
     @classmethod

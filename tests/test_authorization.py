@@ -79,6 +79,7 @@ EXPECTED: dict[tuple[str, str], set[str]] = {
     ("POST", "/conversations/{id}/unassign"): ALL,
     ("POST", "/conversations/{id}/transfer"): ALL,
     ("POST", "/conversations/{id}/pending"): ALL,
+    ("POST", "/conversations/{id}/snooze"): ALL,
     ("POST", "/conversations/{id}/resolve"): ALL,
     ("GET", "/conversations/{id}/events"): ALL,
     ("GET", "/channels/{id}/bot"): STAFF,

@@ -97,3 +97,46 @@ async def test_off_by_default_and_a_conversation_back_in_the_queue_is_left_alone
     assert status == 200
     assert await timers() == 0  # only conversations someone holds are timed
     assert await from_us(desk, conversation_id) == []
+
+
+async def test_a_snoozed_conversation_comes_back_to_its_attendant_once_its_time_comes(
+    desk: Desk,
+) -> None:
+    admin = await desk.user("admin")
+    conversation_id = await taken_conversation(desk, admin, 0)
+    path = f"/conversations/{conversation_id}/snooze"
+    status, refused = await call(desk, admin, "POST", path, {"until": "2020-01-01T00:00:00Z"})
+    assert (status, refused["error"]["code"]) == (422, "validation_error")
+    wake_at = datetime.now(UTC) + timedelta(seconds=2)
+    status, snoozed = await call(desk, admin, "POST", path, {"until": wake_at.isoformat()})
+    assert status == 200, snoozed
+    assert (snoozed["status"], datetime.fromisoformat(snoozed["snoozed_until"])) == (
+        "pending",
+        wake_at,
+    )
+
+    async def open_again() -> bool:
+        _, shown = await call(desk, admin, "GET", f"/conversations/{conversation_id}")
+        return bool(shown["status"] == "open")
+
+    await until(open_again)
+    _, shown = await call(desk, admin, "GET", f"/conversations/{conversation_id}")
+    assert (shown["assignee_id"], shown["snoozed_until"]) == (admin.id, None)
+    assert datetime.now(UTC) >= wake_at
+    reasons = [e.reason for e in await audit(desk, conversation_id)]
+    assert reasons[-2:] == [f"snoozed until {wake_at.isoformat()}", "snooze ended"]
+
+
+async def test_the_customer_s_answer_ends_a_snooze_early(desk: Desk) -> None:
+    admin = await desk.user("admin")
+    conversation_id = await taken_conversation(desk, admin, 0)
+    later = (datetime.now(UTC) + timedelta(hours=2)).isoformat()
+    path = f"/conversations/{conversation_id}/snooze"
+    assert (await call(desk, admin, "POST", path, {"until": later}))[0] == 200
+    await post(desk, received("A9", "Voltei", peer=maria(), at=datetime.now(UTC)))
+    _, shown = await call(desk, admin, "GET", f"/conversations/{conversation_id}")
+    assert (shown["status"], shown["assignee_id"], shown["snoozed_until"]) == (
+        "open",
+        admin.id,
+        None,
+    )

@@ -1,5 +1,6 @@
-"""The composer's quick replies in a real browser: "/" opens them, what follows narrows them,
-Enter puts the chosen one in with {nome} and {atendente} filled, and the customer gets it."""
+"""The chat in a real browser: "/" opens the quick replies, what follows narrows them,
+Enter puts the chosen one in with {nome} and {atendente} filled, and the customer gets it; and
+a conversation snoozed (Adiar) waits pending until the customer answers."""
 
 from __future__ import annotations
 
@@ -27,6 +28,19 @@ __all__ = ["browser", "page", "product"]  # fixtures
 pytestmark = pytest.mark.timeout(120)
 
 
+async def carla_writes(page: Any, product: Product, text: str, name: str) -> Any:
+    """The admin links the number, Carla writes, and the admin opens her conversation."""
+    await page.goto("/numbers")
+    await sign_in(page)
+    await link_number(page, product, "Loja")
+    body = {"to": BUSINESS, "text": text, "name": name}
+    await product.sim_post(f"/customers/{CUSTOMER}/messages", body)
+    await page.get_by_role("link", name="Atendimento", exact=True).click()
+    await page.get_by_role("tab", name="Fila").click()
+    await page.locator("[data-conversation]").filter(has_text="Carla").click()
+    return page.get_by_test_id("chat")
+
+
 async def test_slash_picks_a_quick_reply_with_the_customer_s_name(
     page: Any, product: Product
 ) -> None:
@@ -41,17 +55,7 @@ async def test_slash_picks_a_quick_reply_with_the_customer_s_name(
         assert status == 201, body
     status, me = await admin_call(product, "GET", "/auth/me")
     assert status == 200, me
-    await page.goto("/numbers")
-    await sign_in(page)
-    await link_number(page, product, "Loja")
-    await product.sim_post(
-        f"/customers/{CUSTOMER}/messages",
-        {"to": BUSINESS, "text": "Quando chega meu pedido?", "name": "Carla Souza"},
-    )
-    await page.get_by_role("link", name="Atendimento", exact=True).click()
-    await page.get_by_role("tab", name="Fila").click()
-    await page.locator("[data-conversation]").filter(has_text="Carla").click()
-    chat = page.get_by_test_id("chat")
+    chat = await carla_writes(page, product, "Quando chega meu pedido?", "Carla Souza")
     composer = chat.get_by_role("textbox", name="Escreva uma mensagem")
 
     await composer.press_sequentially("/")
@@ -85,3 +89,28 @@ async def test_slash_picks_a_quick_reply_with_the_customer_s_name(
         return expected in await from_business(product)
 
     assert await eventually(customer_got)
+
+
+async def test_snoozed_it_waits_pending_and_the_customer_s_answer_brings_it_back(
+    page: Any, product: Product
+) -> None:
+    chat = await carla_writes(page, product, "Vou ver com meu marido e te aviso", "Carla")
+    where = chat.get_by_test_id("chat-where")
+    await chat.get_by_role("button", name="Assumir").click()
+    await where.get_by_text("com você").wait_for()
+    await chat.get_by_role("button", name="Adiar").click()
+    dialog = page.get_by_role("dialog", name="Adiar conversa")
+    await dialog.get_by_role("button", name="Amanhã às 9h").click()
+    assert (await dialog.get_by_label("Até").input_value()).endswith("T09:00")
+    await dialog.get_by_role("button", name="Adiar").click()
+    await dialog.wait_for(state="detached")
+    await where.get_by_text("Pendente").wait_for()
+    await where.get_by_text("adiada até").wait_for()
+    await screenshots(page, "snoozed")
+
+    await product.sim_post(
+        f"/customers/{CUSTOMER}/messages", {"to": BUSINESS, "text": "Pode mandar, vamos fechar!"}
+    )
+    await where.get_by_text("Aberta").wait_for()
+    await where.get_by_text("com você").wait_for()
+    assert await where.get_by_text("adiada até").count() == 0

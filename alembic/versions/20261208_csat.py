@@ -8,7 +8,7 @@ Create Date: 2026-12-08
   default, its question and its thanks), and auto-close after the customer's silence (off by
   default, its message);
 * conversations: where the survey stands (asked, rated, done, declined), when it was asked and
-  answered, the rating (1-5) and the customer's comment.
+  answered, the rating (1-5) and the customer's comment; until when a pending one is snoozed.
 """
 
 from collections.abc import Sequence
@@ -53,11 +53,13 @@ def upgrade() -> None:
     op.add_column("conversations", sa.Column("csat_rating", sa.SmallInteger()))
     op.add_column("conversations", sa.Column("csat_comment", sa.Text()))
     op.add_column("conversations", sa.Column("csat_rated_at", TIME))
+    op.add_column("conversations", sa.Column("snoozed_until", TIME))
 
 
 def downgrade() -> None:
     with op.batch_alter_table("conversations") as batch:
         for name in (
+            "snoozed_until",
             "csat_rated_at",
             "csat_comment",
             "csat_rating",

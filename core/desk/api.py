@@ -4,9 +4,10 @@ one move of the state machine in one unit of work, and its timeline."""
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
+from datetime import datetime, timedelta
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator, model_validator
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -20,7 +21,7 @@ from core.desk.unit import DESK, load
 from core.inbox import queries
 from core.inbox.contacts import contacts_by_id
 from core.outbound.service import queue
-from core.storage.base import RowId
+from core.storage.base import RowId, utcnow
 from core.storage.models import ConversationEvent, User
 from core.storage.rows import ConversationRow
 from core.views import AuditOut, ConversationOut
@@ -214,6 +215,38 @@ async def set_pending(call: Call[None, None]) -> ConversationOut:
     return await _by_holder(
         call, "change", lambda m, c, actor: m.pend(c, actor, "waiting for the customer")
     )
+
+
+class SnoozeIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    until: AwareDatetime = Field(
+        description="When it comes back open to its attendant (the customer's answer first "
+        "brings it back sooner)."
+    )
+
+    @field_validator("until")
+    @classmethod
+    def _ahead(cls, value: datetime) -> datetime:
+        if value <= utcnow():
+            raise ValueError("a moment still to come")
+        if value > utcnow() + timedelta(days=365):
+            raise ValueError("at most a year ahead")
+        return value
+
+
+@api.operation(
+    "POST",
+    "/conversations/{id}/snooze",
+    summary="Snooze a conversation: pending until a time (Adiar)",
+    body=SnoozeIn,
+    response=ConversationOut,
+    tags=("conversations",),
+)
+async def snooze(call: Call[SnoozeIn, None]) -> ConversationOut:
+    until = call.body.until
+    reason = f"snoozed until {until.isoformat()}"
+    return await _by_holder(call, "change", lambda m, c, actor: m.snooze(c, until, actor, reason))
 
 
 @api.operation(

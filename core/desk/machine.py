@@ -38,6 +38,7 @@ HELD = frozenset({OPEN, PENDING})  # an attendant's load
 SWEEP = "assign.sweep"  # key "department:<id>" or "user:<id>" (that user's departments)
 RETURN = "assign.return"  # key: conversation id; back to its last attendant if they can
 AUTO_CLOSE = "auto.close"  # key: conversation id; resolved after the customer's silence
+WAKE = "snooze.wake"  # key: conversation id; a snoozed conversation is due again
 
 
 class Move(StrEnum):
@@ -195,6 +196,29 @@ class Machine:
     def pend(self, conversation: ConversationRow, actor: Actor, reason: str) -> None:
         self._status(conversation, Move.PEND, PENDING, actor, reason)
 
+    def snooze(
+        self, conversation: ConversationRow, until: datetime, actor: Actor, reason: str
+    ) -> None:
+        """Pending until ``until`` (or the customer's answer, whichever comes first), then open
+        again for the same attendant."""
+        if conversation.status is not PENDING:
+            self.pend(conversation, actor, reason)
+        else:
+            self._audit(
+                conversation,
+                EventKind.STATUS_CHANGED,
+                actor,
+                PENDING,
+                conversation.department_id,
+                conversation.assignee_id,
+                reason,
+                None,
+                utcnow(),
+            )
+            self.changes.conversation_updated(conversation)
+        conversation.snoozed_until = until
+        self.changes.enqueue(WAKE, conversation.key, run_at=until, replace=True)
+
     def resume(self, conversation: ConversationRow, actor: Actor, reason: str) -> None:
         self._status(conversation, Move.RESUME, OPEN, actor, reason)
 
@@ -297,6 +321,8 @@ class Machine:
         conversation.status = status
         conversation.department_id = department_id
         conversation.assignee_id = assignee_id
+        if status is not PENDING:
+            conversation.snoozed_until = None
         if status is QUEUED:
             if before[0] is not QUEUED or conversation.waiting_since is None:
                 conversation.waiting_since = now
@@ -309,7 +335,7 @@ class Machine:
         else:
             conversation.resolved_at = None
         if status in HELD and before[0] not in HELD and conversation.id is not None:
-            # The department's silence timer (core.desk.autoclose) looks when it is due.
+            # The department's silence timer (core.desk.timers) looks when it is due.
             self.changes.enqueue(AUTO_CLOSE, conversation.id)
         freed = before[2] if before[0] in HELD else None
         if freed is not None and (status not in HELD or assignee_id != freed):

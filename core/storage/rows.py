@@ -181,6 +181,7 @@ class ConversationRow(Row):
     csat_rating: int | None = None
     csat_comment: str | None = None
     csat_rated_at: datetime | None = None
+    snoozed_until: datetime | None = None
     created_at: datetime = field(default_factory=utcnow)
     updated_at: datetime = field(default_factory=utcnow)
     id: int | None = None

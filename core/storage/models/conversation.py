@@ -98,6 +98,8 @@ class Conversation(Base):
     csat_rating: Mapped[int | None] = mapped_column(SmallInteger)  # 1-5
     csat_comment: Mapped[str | None] = mapped_column(Text)
     csat_rated_at: Mapped[datetime | None]
+    # Pending until then, when it comes back open to its attendant (core.desk.api snooze).
+    snoozed_until: Mapped[datetime | None]
 
 
 class ConversationEvent(Base):

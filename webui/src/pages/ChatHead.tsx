@@ -7,8 +7,8 @@ import { api, ApiError } from "../api/client";
 import { useNames } from "../api/directory";
 import type { Conversation, User } from "../api/types";
 import { StatusChip } from "../components/DeskBadges";
-import { useT } from "../lib/i18n";
-import { AssignDialog, TransferDialog, refusal } from "./DeskDialogs";
+import { dateTime, useT } from "../lib/i18n";
+import { AssignDialog, SnoozeDialog, TransferDialog, refusal } from "./DeskDialogs";
 import { isStaff, visible } from "./inboxQuery";
 
 type Move = "claim" | "unassign" | "pending" | "resolve";
@@ -40,6 +40,7 @@ export function movesFor(c: Conversation, me: User) {
     assign: handles && staff && (waiting || held),
     transfer: handles && (waiting || held),
     pending: handles && c.status === "open",
+    snooze: handles && (c.status === "open" || c.status === "pending"),
     unassign: handles && held && c.assignee_id !== null,
     resolve: handles && (waiting || held),
   };
@@ -59,7 +60,7 @@ export function ChatHead({ conversation, user, typing, onBack, onChanged, onRelo
   const names = useNames();
   const [busy, setBusy] = useState(false);
   const [error, setError] = useState<string | null>(null);
-  const [dialog, setDialog] = useState<"transfer" | "assign" | null>(null);
+  const [dialog, setDialog] = useState<"transfer" | "assign" | "snooze" | null>(null);
   const contact = conversation?.contact;
 
   async function run(move: Move) {
@@ -112,6 +113,9 @@ export function ChatHead({ conversation, user, typing, onBack, onChanged, onRelo
           <StatusChip status={conversation.status} />
           {department && <span className="chat__department">{department}</span>}
           {holder && <span className="chat__holder">{holder}</span>}
+          {conversation.snoozed_until && (
+            <span className="chat__snoozed">{t("chat.snoozed", { at: dateTime(conversation.snoozed_until) })}</span>
+          )}
         </p>
       )}
       {conversation && moves && (
@@ -141,6 +145,11 @@ export function ChatHead({ conversation, user, typing, onBack, onChanged, onRelo
               {t("chat.pending")}
             </button>
           )}
+          {moves.snooze && (
+            <button type="button" className="small" disabled={busy} onClick={() => setDialog("snooze")}>
+              {t("chat.snooze")}
+            </button>
+          )}
           {moves.resolve && (
             <button type="button" className="small" disabled={busy} onClick={() => void run("resolve")}>
               {t("chat.resolve")}
@@ -155,6 +164,9 @@ export function ChatHead({ conversation, user, typing, onBack, onChanged, onRelo
       )}
       {dialog === "transfer" && conversation && (
         <TransferDialog conversation={conversation} onClose={() => setDialog(null)} onDone={done} />
+      )}
+      {dialog === "snooze" && conversation && (
+        <SnoozeDialog conversation={conversation} onClose={() => setDialog(null)} onDone={done} />
       )}
       {dialog === "assign" && conversation && (
         <AssignDialog conversation={conversation} onClose={() => setDialog(null)} onDone={done} />

@@ -219,3 +219,73 @@ export function AssignDialog({ conversation, onClose, onDone }: AssignProps) {
     </Dialog>
   );
 }
+
+/** A local "YYYY-MM-DDTHH:MM" for a datetime-local field. */
+function localInput(at: Date): string {
+  const pad = (n: number) => String(n).padStart(2, "0");
+  return `${at.getFullYear()}-${pad(at.getMonth() + 1)}-${pad(at.getDate())}T${pad(at.getHours())}:${pad(at.getMinutes())}`;
+}
+
+function soon(hours: number): Date {
+  return new Date(Date.now() + hours * 3_600_000);
+}
+
+function tomorrowAt9(): Date {
+  const at = new Date();
+  at.setDate(at.getDate() + 1);
+  at.setHours(9, 0, 0, 0);
+  return at;
+}
+
+/** Snooze: pending until a moment (quick choices or any date and time), then open again. */
+export function SnoozeDialog({ conversation, onClose, onDone }: { conversation: Conversation; onClose: () => void; onDone: Done }) {
+  const t = useT();
+  const [when, setWhen] = useState(localInput(soon(1)));
+  const [busy, setBusy] = useState(false);
+  const [error, setError] = useState<string | null>(null);
+  const choices: [string, () => Date][] = [
+    [t("snooze.in_1h"), () => soon(1)],
+    [t("snooze.in_3h"), () => soon(3)],
+    [t("snooze.tomorrow"), tomorrowAt9],
+  ];
+
+  async function submit(event: FormEvent) {
+    event.preventDefault();
+    const at = new Date(when);
+    if (Number.isNaN(at.getTime()) || at.getTime() <= Date.now()) {
+      setError(t("snooze.future"));
+      return;
+    }
+    setBusy(true);
+    setError(null);
+    try {
+      onDone(
+        await api("post", "/api/v1/conversations/{id}/snooze", {
+          params: { id: conversation.id },
+          body: { until: at.toISOString() },
+        }),
+      );
+    } catch (caught) {
+      setError(refusal(caught));
+    } finally {
+      setBusy(false);
+    }
+  }
+
+  return (
+    <Dialog title={t("snooze.title")} onClose={onClose}>
+      <form className="stack" onSubmit={(e) => void submit(e)} noValidate>
+        <p className="muted small">{t("snooze.hint")}</p>
+        <div className="snooze__choices">
+          {choices.map(([label, at]) => (
+            <button key={label} type="button" className="small" onClick={() => setWhen(localInput(at()))}>
+              {label}
+            </button>
+          ))}
+        </div>
+        <Field label={t("snooze.until")} type="datetime-local" value={when} onChange={setWhen} />
+        <FormEnd error={error} busy={busy} submit={t("snooze.submit")} onCancel={onClose} />
+      </form>
+    </Dialog>
+  );
+}

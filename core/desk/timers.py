@@ -1,4 +1,6 @@
-"""Auto-close: an open or pending conversation whose customer has been silent for the
+"""Timers on a conversation someone holds: auto-close and the end of a snooze.
+
+Auto-close: an open or pending conversation whose customer has been silent for the
 department's ``auto_close_s`` is resolved, with the department's message.
 
 The timer is one durable job per conversation (``auto.close``), asked for by the state machine
@@ -17,7 +19,7 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.desk.changes import Changes
-from core.desk.machine import AUTO_CLOSE, BOT_ACTOR, HELD, SYSTEM, Machine
+from core.desk.machine import AUTO_CLOSE, BOT_ACTOR, HELD, PENDING, SYSTEM, WAKE, Machine
 from core.desk.unit import Desk, load_many
 from core.jobs import Claimed
 from core.outbound.service import queue
@@ -27,14 +29,31 @@ from core.storage.models import ConversationEvent, Department, Direction, Messag
 log = structlog.get_logger("core.desk")
 
 
-class AutoClose:
-    """Runs ``auto.close`` jobs."""
+class Timers:
+    """Runs ``auto.close`` and ``snooze.wake`` jobs."""
 
     def __init__(self, desk: Desk) -> None:
         self._desk = desk
 
-    async def __call__(self, job: Claimed) -> None:
+    async def auto_close(self, job: Claimed) -> None:
         await self._desk.run(lambda db, changes: _look(db, changes, int(job.key)))
+
+    async def wake(self, job: Claimed) -> None:
+        await self._desk.run(lambda db, changes: _wake(db, changes, int(job.key)))
+
+
+async def _wake(db: AsyncSession, changes: Changes, conversation_id: int) -> None:
+    """A snooze ends: still pending (the customer did not answer first), open again for its
+    attendant."""
+    found = await load_many(db, [conversation_id])
+    until = found[0].snoozed_until if found else None
+    if until is None or found[0].status is not PENDING:
+        return
+    conversation = found[0]
+    if until > utcnow():
+        changes.enqueue(WAKE, conversation_id, run_at=until, replace=True)
+        return
+    Machine(changes).resume(conversation, SYSTEM, "snooze ended")
 
 
 async def _look(db: AsyncSession, changes: Changes, conversation_id: int) -> None:
