@@ -204,18 +204,7 @@ class Machine:
         if conversation.status is not PENDING:
             self.pend(conversation, actor, reason)
         else:
-            self._audit(
-                conversation,
-                EventKind.STATUS_CHANGED,
-                actor,
-                PENDING,
-                conversation.department_id,
-                conversation.assignee_id,
-                reason,
-                None,
-                utcnow(),
-            )
-            self.changes.conversation_updated(conversation)
+            self._line(conversation, EventKind.STATUS_CHANGED, actor, reason)
         conversation.snoozed_until = until
         self.changes.enqueue(WAKE, conversation.key, run_at=until, replace=True)
 
@@ -237,19 +226,7 @@ class Machine:
     def rated(self, conversation: ConversationRow, reason: str, data: dict[str, Any]) -> None:
         """The customer rated the service (or commented on their rating): not a move, but a
         line of the conversation's history that the reports read."""
-        self.changes.conversation_updated(conversation)
-        audit = self._audit(
-            conversation,
-            EventKind.RATED,
-            CONTACT,
-            conversation.status,
-            conversation.department_id,
-            conversation.assignee_id,
-            reason,
-            None,
-            utcnow(),
-        )
-        audit.data = data
+        self._line(conversation, EventKind.RATED, CONTACT, reason).data = data
 
     def reopen(self, conversation: ConversationRow, actor: Actor, reason: str) -> None:
         """Back to its department's queue (or the bot); its last attendant gets it back when
@@ -347,6 +324,23 @@ class Machine:
         )
         if data:
             audit.data = data
+
+    def _line(
+        self, conversation: ConversationRow, kind: EventKind, actor: Actor, reason: str
+    ) -> AuditRow:
+        """A line of the conversation's history that moves nothing (a rating, a new snooze)."""
+        self.changes.conversation_updated(conversation)
+        return self._audit(
+            conversation,
+            kind,
+            actor,
+            conversation.status,
+            conversation.department_id,
+            conversation.assignee_id,
+            reason,
+            None,
+            utcnow(),
+        )
 
     def _sweep_department(self, department_id: int | None) -> None:
         if department_id is not None:

@@ -328,7 +328,7 @@ async def update_guarded(
     """PostgreSQL: writes ``names`` of loaded rows in one statement, each row only if its
     ``guarded`` columns still hold what was read; answers how many were written."""
     table = rows[0].table
-    statement, json = _guarded_update(table, names, guarded, db.bind.dialect)
+    statement, json = _update_from_arrays(table, names, db.bind.dialect, guarded)
     read = [dict(zip(row.columns, row.was or (), strict=True)) for row in rows]
     params = {_ID: [row.id for row in rows]}
     for name in names:
@@ -365,35 +365,24 @@ def _unnest(
 
 @cache
 def _update_from_arrays(
-    table: Table, names: tuple[str, ...], dialect: Dialect
+    table: Table, names: tuple[str, ...], dialect: Dialect, guarded: tuple[str, ...] = ()
 ) -> tuple[TextClause, frozenset[str]]:
     """``UPDATE t SET a = u.a ... FROM unnest(ids, as...) AS u WHERE t.id = u.id``: one
     statement for all the rows, one array per column, the same text for any number of rows (so
     it is prepared once). PostgreSQL runs it several times faster than an UPDATE per row; JSON
-    travels as text (answered: those columns). SQLite keeps the executemany."""
-    source, values, json = _unnest(table, (_ID, *names), dialect)
-    sets = [f"{name} = {value}" for name, value in zip(names, values[1:], strict=True)]
-    # Every name is the table's own: none comes from input.
-    sql = f"UPDATE {table.name} AS t SET {', '.join(sets)} FROM {source} "  # noqa: S608
-    return text(f"{sql}WHERE t.id = u.{_ID}"), frozenset(json)
-
-
-@cache
-def _guarded_update(
-    table: Table, names: tuple[str, ...], guarded: tuple[str, ...], dialect: Dialect
-) -> tuple[TextClause, frozenset[str]]:
-    """``UPDATE t SET a = u.a ... FROM unnest(...) AS u WHERE t.id = u.id AND t.g IS NOT
-    DISTINCT FROM u.was_g ... RETURNING t.id``."""
+    travels as text (answered: those columns). SQLite keeps the executemany. With ``guarded``
+    columns, a row is written only if each still holds what was read (``was_g``), and the ids
+    written are returned."""
     read = tuple(f"was_{name}" for name in guarded)
     source, values, json = _unnest(table, (_ID, *names, *read), dialect)
     sets = [f"{name} = {value}" for name, value in zip(names, values[1:], strict=False)]
     checks = [
-        f"t.{name} IS NOT DISTINCT FROM {value}"
+        f" AND t.{name} IS NOT DISTINCT FROM {value}"
         for name, value in zip(guarded, values[1 + len(names) :], strict=True)
     ]
     # Every name is the table's own: none comes from input.
     sql = f"UPDATE {table.name} AS t SET {', '.join(sets)} FROM {source} "  # noqa: S608
-    sql += f"WHERE t.id = u.{_ID} AND {' AND '.join(checks)} RETURNING t.id"
+    sql += f"WHERE t.id = u.{_ID}{''.join(checks)}" + (" RETURNING t.id" if guarded else "")
     return text(sql), frozenset(name for name in json if not name.startswith("was_"))
 
 
