@@ -17,6 +17,7 @@ from core.storage.models import (
     Message,
     MessageStatus,
     MessageType,
+    Notification,
     Role,
     User,
 )
@@ -162,6 +163,25 @@ class ChannelOut(View):
     @classmethod
     def of(cls, channel: Channel) -> ChannelOut:
         return cls.model_validate(channel)
+
+
+class NotificationOut(View):
+    """One line of a person's bell."""
+
+    id: int
+    kind: str = Field(description="assigned, transferred, mentioned, sla_at_risk or sla_breached.")
+    conversation_id: int | None
+    actor_user_id: int | None = Field(description="Who did it (none for the system).")
+    data: dict[str, Any] = Field(
+        default_factory=dict,
+        description="What else it says (a mention: the note's `excerpt`; an SLA: `due_at`).",
+    )
+    created_at: datetime
+    read_at: datetime | None
+
+    @classmethod
+    def of(cls, notification: Notification) -> NotificationOut:
+        return cls.model_validate(notification)
 
 
 class UserOut(View):

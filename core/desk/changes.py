@@ -16,6 +16,7 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from core.desk.notifications import keep_wanted
 from core.inbox.contacts import contacts_by_id
 from core.jobs import Wanted, write_jobs
 from core.realtime.bus import Audience, Notice, serialized
@@ -24,17 +25,19 @@ from core.realtime.topics import (
     CONVERSATION_EVENT,
     CONVERSATION_UPDATED,
     INBOX,
+    ME,
     MESSAGE_CREATED,
     MESSAGE_UPDATED,
+    NOTIFICATION_CREATED,
     SESSION_QR,
     SESSION_UPDATED,
     SESSIONS,
     conversation_topic,
 )
 from core.storage.base import utcnow
-from core.storage.models import Channel, Conversation
+from core.storage.models import Channel, Conversation, Notification
 from core.storage.rows import AuditRow, ContactRow, ConversationRow, MessageRow, insert_rows
-from core.views import AuditOut, ChannelOut, ConversationOut, MessageOut
+from core.views import AuditOut, ChannelOut, ConversationOut, MessageOut, NotificationOut
 
 Seen = tuple[int | None, int | None]  # (department_id, assignee_id): who may see it
 
@@ -64,12 +67,14 @@ class Changes:
     typing: list[tuple[ConversationRow, str, dict[str, Any]]] = field(default_factory=list)
     audits: list[_Audit] = field(default_factory=list)
     jobs: list[Wanted] = field(default_factory=list)
+    notifications: list[Notification] = field(default_factory=list)
     extra: list[Notice] = field(default_factory=list)
     # Who could see a conversation when the unit first moved it (department, assignee).
     before: dict[ConversationRow, Seen] = field(default_factory=dict)
     known: dict[int, ConversationRow] = field(default_factory=dict)
     enqueued: list[Wanted] = field(default_factory=list)  # written: the runner may look
     _written: list[_Audit] = field(default_factory=list)
+    _notified: list[Notification] = field(default_factory=list)
 
     def channel_updated(self, channel: Channel) -> None:
         self.channels[channel] = None
@@ -124,13 +129,44 @@ class Changes:
         """A job to run at ``run_at`` (now by default), stored with this unit's changes."""
         self.jobs.append(Wanted(kind, str(key), payload or {}, run_at or utcnow(), replace))
 
+    def notify(
+        self,
+        user_ids: set[int] | list[int],
+        kind: str,
+        conversation_id: int | None = None,
+        *,
+        actor_user_id: int | None = None,
+        data: dict[str, Any] | None = None,
+    ) -> None:
+        """A line in each person's bell (core.desk.notifications), unless they do not want it;
+        the actor is never told of their own doing."""
+        for user_id in dict.fromkeys(user_ids):
+            if user_id != actor_user_id:
+                self.notifications.append(
+                    Notification(
+                        user_id=user_id,
+                        kind=kind,
+                        conversation_id=conversation_id,
+                        actor_user_id=actor_user_id,
+                        data=data or {},
+                        created_at=utcnow(),
+                    )
+                )
+
     async def write(self, db: AsyncSession) -> None:
-        """Stores the audit lines and the jobs (after the conversations have their ids)."""
+        """Stores the audit lines, the notifications and the jobs (after the conversations
+        have their ids)."""
         audits, self.audits = self.audits, []
         for audit in audits:
             audit.row.conversation_id = audit.conversation.key
         await insert_rows(db, [a.row for a in audits], key=None)
         self._written.extend(audits)
+        asked, self.notifications = self.notifications, []
+        wanted_by_them = await keep_wanted(db, asked)
+        if wanted_by_them:
+            db.add_all(wanted_by_them)
+            await db.flush(wanted_by_them)
+            self._notified.extend(wanted_by_them)
         wanted, self.jobs = self.jobs, []
         await write_jobs(db, wanted)
         self.enqueued.extend(wanted)
@@ -185,6 +221,15 @@ class Changes:
         for conversation, kind, data in self.typing:
             notices.append(
                 Notice(conversation_topic(conversation.key), kind, data, audience_of(conversation))
+            )
+        for notification in self._notified:
+            notices.append(
+                Notice(
+                    ME,
+                    NOTIFICATION_CREATED,
+                    serialized(NotificationOut.of(notification)),
+                    Audience(user_id=notification.user_id),
+                )
             )
         notices.extend(self.extra)
         return notices

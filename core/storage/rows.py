@@ -182,6 +182,9 @@ class ConversationRow(Row):
     csat_comment: str | None = None
     csat_rated_at: datetime | None = None
     snoozed_until: datetime | None = None
+    sla_due_at: datetime | None = None
+    sla_kind: str | None = None
+    sla_state: str | None = None
     created_at: datetime = field(default_factory=utcnow)
     updated_at: datetime = field(default_factory=utcnow)
     id: int | None = None

@@ -19,6 +19,7 @@ from core.storage.models.copilot import (
     SuggestionState,
 )
 from core.storage.models.department import AssignmentMode, Department
+from core.storage.models.desk import ConversationTag, Notification, Tag
 from core.storage.models.job import Job
 from core.storage.models.media import MediaFile
 from core.storage.models.message import Direction, Message, MessageStatus, MessageType
@@ -34,6 +35,7 @@ __all__ = [
     "Conversation",
     "ConversationEvent",
     "ConversationStatus",
+    "ConversationTag",
     "Department",
     "Direction",
     "EventKind",
@@ -45,12 +47,14 @@ __all__ = [
     "Message",
     "MessageStatus",
     "MessageType",
+    "Notification",
     "QuickReply",
     "RefreshToken",
     "Role",
     "Suggestion",
     "SuggestionOutcome",
     "SuggestionState",
+    "Tag",
     "User",
     "department_members",
 ]

@@ -35,6 +35,8 @@ class EventKind(StrEnum):
     UNASSIGNED = "unassigned"
     TRANSFERRED = "transferred"
     RATED = "rated"
+    NOTE = "note"  # a private note for staff (``note``), with whom it mentions (``data``)
+    SLA_BREACHED = "sla_breached"  # a response target missed (``data``: which, when due)
 
 
 class Conversation(Base):
@@ -100,6 +102,12 @@ class Conversation(Base):
     csat_rated_at: Mapped[datetime | None]
     # Pending until then, when it comes back open to its attendant (core.desk.api snooze).
     snoozed_until: Mapped[datetime | None]
+    # The response clock of the department's SLA (core.desk.sla): when the answer is due,
+    # which target runs ("first" or "next") and how it stands ("running", "at_risk",
+    # "breached"); all None when nobody owes the customer an answer.
+    sla_due_at: Mapped[datetime | None]
+    sla_kind: Mapped[str | None] = mapped_column(String(8))
+    sla_state: Mapped[str | None] = mapped_column(String(12))
 
 
 class ConversationEvent(Base):

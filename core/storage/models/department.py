@@ -54,6 +54,11 @@ class Department(Base):
     # (0: never), with this message.
     auto_close_s: Mapped[int] = mapped_column(default=0)
     auto_close_message: Mapped[str] = mapped_column(Text, default=AUTO_CLOSE_MESSAGE)
+    # The SLA: the first answer due within this many seconds of a conversation reaching the
+    # queue, each next one within this many seconds of the customer's message (0: no target);
+    # counted in the department's hours when it has them.
+    sla_first_s: Mapped[int] = mapped_column(default=0)
+    sla_next_s: Mapped[int] = mapped_column(default=0)
     # Round robin: the attendant who got the last conversation (the next one goes to the next).
     last_assignee_id: Mapped[int | None] = mapped_column(BigInteger)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)

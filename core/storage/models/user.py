@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from datetime import datetime
 from enum import StrEnum
+from typing import Any
 
 from sqlalchemy import Column, ForeignKey, String, Table
 from sqlalchemy.orm import Mapped, mapped_column
 
-from core.storage.base import Base, BigId, str_enum, utcnow
+from core.storage.base import Base, BigId, Json, str_enum, utcnow
 
 
 class Role(StrEnum):
@@ -43,3 +44,5 @@ class User(Base):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
     last_login_at: Mapped[datetime | None]
+    # Their own settings: which notifications they want, desktop, sound, do-not-disturb.
+    preferences: Mapped[dict[str, Any] | None] = mapped_column(Json)
