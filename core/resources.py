@@ -12,7 +12,7 @@ from core import keys
 from core.auth.housekeeping import AuthHousekeeping
 from core.copilot.service import COPILOT, CopilotService
 from core.desk import bot as bot_jobs
-from core.desk import csat
+from core.desk import csat, sla
 from core.desk.assignment import ASSIGNER, Assigner
 from core.desk.bot import Bot
 from core.desk.machine import AUTO_CLOSE, RETURN, SWEEP, WAKE
@@ -143,6 +143,7 @@ async def desk(app: web.Application) -> AsyncIterator[None]:
     timers = Timers(the_desk)
     runner.handle(AUTO_CLOSE, timers.auto_close)
     runner.handle(WAKE, timers.wake)
+    runner.handle(sla.CHECK, timers.sla)
     app[JOBS] = runner
     app[DESK] = the_desk
     app[PRESENCE_KEEPER] = keeper

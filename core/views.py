@@ -108,6 +108,15 @@ class ConversationOut(View):
     snoozed_until: datetime | None = Field(
         None, description="Pending until then; then open again for its attendant."
     )
+    sla_due_at: datetime | None = Field(
+        None, description="SLA: when the answer the customer waits for is due (none: no clock)."
+    )
+    sla_kind: Literal["first", "next"] | None = Field(
+        None, description="Which target the clock counts (or counted last)."
+    )
+    sla_state: Literal["running", "at_risk", "breached"] | None = Field(
+        None, description="running, at_risk (a quarter of the target left) or breached."
+    )
     contact: ContactOut | None = None
 
     @classmethod

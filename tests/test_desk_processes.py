@@ -134,6 +134,15 @@ class Client:
         ) as response:
             assert response.status == 200, await response.text()
 
+    async def customer_waits(self, auth: dict[str, str], **department: Any) -> dict[str, Any]:
+        """Department 1 set up so, a customer writes: their conversation, as listed."""
+        status, _ = await self.call(auth, "PATCH", "/departments/1", department)
+        assert status == 200
+        await self.customers_write(range(1))
+        status, page = await self.call(auth, "GET", "/conversations")
+        conversation: dict[str, Any] = page["items"][0]
+        return conversation
+
 
 async def eventually(check: Any, within_s: float = 60) -> Any:
     deadline = asyncio.get_running_loop().time() + within_s
@@ -240,11 +249,8 @@ async def test_an_auto_close_timer_survives_kill_9_and_fires_exactly_once(
             client = Client(http, env)
             async with core(env) as first:
                 admin = await client.token(ADMIN)
-                status, _ = await client.call(admin, "PATCH", "/departments/1", {"auto_close_s": 3})
-                assert status == 200
-                await client.customers_write(range(1))
-                status, page = await client.call(admin, "GET", "/conversations")
-                conversation_id = page["items"][0]["id"]
+                conversation = await client.customer_waits(admin, auto_close_s=3)
+                conversation_id = conversation["id"]
                 status, claimed = await client.call(
                     admin, "POST", f"/conversations/{conversation_id}/claim"
                 )
@@ -386,5 +392,46 @@ async def test_two_core_processes_never_double_assign_nor_overfill(
                 )
             )
         assert max(given.values()) == 1  # no conversation assigned twice
+    finally:
+        await engine.dispose()
+
+
+async def test_an_sla_clock_survives_kill_9_and_its_breach_is_recorded_once(
+    restart_env: dict[str, str], database_url: str
+) -> None:
+    """Core dies (kill -9) while a customer waits for a first answer; a new core records the
+    missed target once."""
+    env = {**restart_env, "ZAPDESK_JOBS_LOCK_S": "5"}  # killed holding the job: let go soon
+    engine = create_engine(database_url)
+    sessions = session_factory(engine)
+    try:
+        async with aiohttp.ClientSession() as http:
+            client = Client(http, env)
+            async with core(env) as first:
+                admin = await client.token(ADMIN)
+                conversation = await client.customer_waits(admin, sla_first_s=4)
+                conversation_id = conversation["id"]
+                assert conversation["sla_state"] == "running"
+                first.kill()
+                await first.wait()
+            async with core(env):
+
+                async def breached() -> bool:
+                    async with sessions() as db:
+                        found = await db.get(Conversation, conversation_id)
+                        left = await db.scalar(
+                            select(func.count()).select_from(Job).where(Job.kind == "sla.check")
+                        )
+                        return found is not None and found.sla_state == "breached" and left == 0
+
+                await eventually(breached)
+            async with sessions() as db:
+                lines = await db.scalars(
+                    select(ConversationEvent).where(
+                        ConversationEvent.conversation_id == conversation_id,
+                        ConversationEvent.kind == EventKind.SLA_BREACHED,
+                    )
+                )
+                assert [line.data["kind"] for line in lines] == ["first"]
     finally:
         await engine.dispose()

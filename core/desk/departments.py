@@ -36,6 +36,8 @@ SETTABLE = (
     "csat_thanks",
     "auto_close_s",
     "auto_close_message",
+    "sla_first_s",
+    "sla_next_s",
 )
 
 
@@ -97,6 +99,20 @@ class DepartmentFields(BaseModel):
     auto_close_message: str | None = Field(
         None, max_length=4096, description="Sent when a conversation is auto-closed; empty: none."
     )
+    sla_first_s: int | None = Field(
+        None,
+        ge=0,
+        le=30 * 86_400,
+        description="SLA: the first answer is due this many seconds (of business hours, when "
+        "the department has them) after a conversation reaches people; 0: no target.",
+    )
+    sla_next_s: int | None = Field(
+        None,
+        ge=0,
+        le=30 * 86_400,
+        description="SLA: each next answer is due this many seconds after the customer's "
+        "message; 0: no target.",
+    )
     member_ids: list[RowId] | None = Field(
         None, max_length=10_000, description="Attendants and supervisors of the department."
     )
@@ -146,6 +162,8 @@ class DepartmentOut(BaseModel):
     csat_thanks: str
     auto_close_s: int
     auto_close_message: str
+    sla_first_s: int
+    sla_next_s: int
     member_ids: list[int] = Field(default_factory=list)
     created_at: datetime
 
@@ -328,12 +346,12 @@ def is_open(department: Department, at: datetime) -> bool:
         return False
     now = local.time().replace(second=0, microsecond=0)
     for start, end in department.hours.get(DAYS[local.weekday()], []):
-        if _clock(start) <= now < _clock(end):
+        if clock(start) <= now < clock(end):
             return True
     return False
 
 
-def _clock(text: str) -> time:
+def clock(text: str) -> time:
     if text == "24:00":
         return time.max
     hours, minutes = text.split(":")

@@ -228,6 +228,10 @@ class Machine:
         line of the conversation's history that the reports read."""
         self._line(conversation, EventKind.RATED, CONTACT, reason).data = data
 
+    def breached(self, conversation: ConversationRow, reason: str, data: dict[str, Any]) -> None:
+        """A response target missed (core.desk.sla): a line for the reports, moving nothing."""
+        self._line(conversation, EventKind.SLA_BREACHED, SYSTEM, reason).data = data
+
     def reopen(self, conversation: ConversationRow, actor: Actor, reason: str) -> None:
         """Back to its department's queue (or the bot); its last attendant gets it back when
         they are online and have room (the ``assign.return`` job decides, at once)."""

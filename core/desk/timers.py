@@ -1,4 +1,4 @@
-"""Timers on a conversation someone holds: auto-close and the end of a snooze.
+"""Timers on a conversation: auto-close, the end of a snooze, the SLA's response clock.
 
 Auto-close: an open or pending conversation whose customer has been silent for the
 department's ``auto_close_s`` is resolved, with the department's message.
@@ -18,19 +18,21 @@ import structlog
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from core.desk import sla
 from core.desk.changes import Changes
 from core.desk.machine import AUTO_CLOSE, BOT_ACTOR, HELD, PENDING, SYSTEM, WAKE, Machine
-from core.desk.unit import Desk, load_many
+from core.desk.unit import Desk, load, load_many
 from core.jobs import Claimed
 from core.outbound.service import queue
 from core.storage.base import utcnow
 from core.storage.models import ConversationEvent, Department, Direction, Message
+from zapdesk.errors import NotFound
 
 log = structlog.get_logger("core.desk")
 
 
 class Timers:
-    """Runs ``auto.close`` and ``snooze.wake`` jobs."""
+    """Runs ``auto.close``, ``snooze.wake`` and ``sla.check`` jobs."""
 
     def __init__(self, desk: Desk) -> None:
         self._desk = desk
@@ -40,6 +42,17 @@ class Timers:
 
     async def wake(self, job: Claimed) -> None:
         await self._desk.run(lambda db, changes: _wake(db, changes, int(job.key)))
+
+    async def sla(self, job: Claimed) -> None:
+        await self._desk.run(lambda db, changes: _sla(db, changes, int(job.key)))
+
+
+async def _sla(db: AsyncSession, changes: Changes, conversation_id: int) -> None:
+    try:
+        conversation = await load(db, conversation_id)
+    except NotFound:
+        return  # deleted: no clock
+    await sla.check(db, changes, conversation)
 
 
 async def _wake(db: AsyncSession, changes: Changes, conversation_id: int) -> None:

@@ -21,6 +21,7 @@ from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from core.auth.visibility import Viewer, not_found
+from core.desk import sla
 from core.desk.changes import Changes
 from core.jobs import JobRunner
 from core.realtime.bus import Bus, Notice
@@ -124,6 +125,7 @@ class Desk:
             try:
                 async with self.db.begin() as db:
                     result = await work(db, changes)
+                    await sla.settle(db, changes)
                     await store(db, changes)
                     await changes.write(db)
                     notices = await changes.notices(db, {}, {})

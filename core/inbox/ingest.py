@@ -26,7 +26,7 @@ import structlog
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from core.desk import bot
+from core.desk import bot, sla
 from core.desk.bot import bot_on
 from core.desk.changes import Changes
 from core.desk.departments import default_department
@@ -145,6 +145,7 @@ class BatchIngest:
                 self._effects[index] = await self._apply(index, event)
         await db.flush()  # the channels (ORM objects: one per session)
         await insert_rows(db, self._inserted, key=("channel_id", "wa_message_id"))
+        await sla.settle(db, self._changes)  # the customers' response clocks
         await store_changes(db, [*self._lifecycle.conversations(), *loaded])
         await self._changes.write(db)  # the transitions' audit lines and the jobs they need
 

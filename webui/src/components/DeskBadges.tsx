@@ -1,5 +1,6 @@
 // Small marks the desk's pages share: a conversation's status as a chip, a person's presence as
-// a coloured dot with its word (for screen readers and on hover), the customer's rating.
+// a coloured dot with its word (for screen readers and on hover), the customer's rating, the time
+// left to answer (SLA).
 import type { Conversation, ConversationStatus, Presence } from "../api/types";
 import { type Key, useT } from "../lib/i18n";
 
@@ -70,4 +71,32 @@ export function CsatLine({ conversation }: { conversation: Conversation }) {
       )}
     </aside>
   );
+}
+
+/** The time left before the customer's answer is due (the department's SLA): neutral while it
+ * runs, amber when a quarter of the target is left, red once late. Nothing when no answer is owed. */
+export function SlaChip({ conversation, now }: { conversation: Conversation; now: number }) {
+  const t = useT();
+  if (!conversation.sla_due_at) return null;
+  const due = Date.parse(conversation.sla_due_at);
+  const left = Math.round((due - now) / 1000);
+  const late = conversation.sla_state === "breached" || left <= 0;
+  const state = late ? "breached" : conversation.sla_state === "at_risk" ? "at_risk" : "running";
+  const dueAt = new Date(due).toLocaleString(undefined, { dateStyle: "short", timeStyle: "short" });
+  return (
+    <span
+      className={`sla sla--${state}`}
+      data-sla={state}
+      title={t(late ? "sla.late_since" : "sla.due_at", { at: dueAt })}
+    >
+      {late ? t("sla.breached") : t("sla.left", { left: span(left) })}
+    </span>
+  );
+}
+
+function span(seconds: number): string {
+  if (seconds < 60) return `${seconds} s`;
+  if (seconds < 3600) return `${Math.floor(seconds / 60)} min`;
+  if (seconds < 86_400) return `${Math.floor(seconds / 3600)} h`;
+  return `${Math.floor(seconds / 86_400)} d`;
 }

@@ -78,7 +78,9 @@ export function DepartmentDialog({ department, onClose, onSaved }: Props) {
   const [question, setQuestion] = useState(department?.csat_question ?? CSAT_QUESTION);
   const [thanks, setThanks] = useState(department?.csat_thanks ?? CSAT_THANKS);
   // Shown in minutes; the API counts seconds. Empty or 0: never.
-  const [silence, setSilence] = useState(department?.auto_close_s ? String(department.auto_close_s / 60) : "");
+  const [silence, setSilence] = useState(minutesText(department?.auto_close_s));
+  const [slaFirst, setSlaFirst] = useState(minutesText(department?.sla_first_s));
+  const [slaNext, setSlaNext] = useState(minutesText(department?.sla_next_s));
   const [silenceMessage, setSilenceMessage] = useState(department?.auto_close_message ?? AUTO_CLOSE_MESSAGE);
   const [users, setUsers] = useState<User[] | null>(null);
   const [busy, setBusy] = useState(false);
@@ -107,9 +109,14 @@ export function DepartmentDialog({ department, onClose, onSaved }: Props) {
       setErrors({ capacity: t("departments.capacity_rule") });
       return;
     }
-    const minutes = silence.trim() ? Number(silence.replace(",", ".")) : 0;
-    if (!Number.isFinite(minutes) || minutes < 0 || minutes > 43_200) {
+    const minutes = minutesIn(silence);
+    if (!validMinutes(minutes)) {
       setErrors({ auto_close_s: t("departments.auto_close_rule") });
+      return;
+    }
+    const [first, next] = [minutesIn(slaFirst), minutesIn(slaNext)];
+    if (!validMinutes(first) || !validMinutes(next)) {
+      setErrors(validMinutes(first) ? { sla_next_s: t("departments.sla_rule") } : { sla_first_s: t("departments.sla_rule") });
       return;
     }
     if (csat && !question.trim()) {
@@ -135,6 +142,8 @@ export function DepartmentDialog({ department, onClose, onSaved }: Props) {
       csat_thanks: thanks,
       auto_close_s: Math.round(minutes * 60),
       auto_close_message: silenceMessage,
+      sla_first_s: Math.round(first * 60),
+      sla_next_s: Math.round(next * 60),
     };
     try {
       onSaved(
@@ -302,7 +311,7 @@ export function DepartmentDialog({ department, onClose, onSaved }: Props) {
             onChange={setSilence}
             error={errors.auto_close_s}
           />
-          {silence.trim() !== "" && Number(silence.replace(",", ".")) > 0 && (
+          {minutesIn(silence) > 0 && (
             <Field
               label={t("departments.auto_close_message")}
               multiline
@@ -313,6 +322,25 @@ export function DepartmentDialog({ department, onClose, onSaved }: Props) {
             />
           )}
         </fieldset>
+        <fieldset className="resolving">
+          <legend>{t("departments.sla")}</legend>
+          <Field
+            label={t("departments.sla_first")}
+            hint={t("departments.sla_first_hint")}
+            inputMode="decimal"
+            value={slaFirst}
+            onChange={setSlaFirst}
+            error={errors.sla_first_s}
+          />
+          <Field
+            label={t("departments.sla_next")}
+            hint={t("departments.sla_next_hint")}
+            inputMode="decimal"
+            value={slaNext}
+            onChange={setSlaNext}
+            error={errors.sla_next_s}
+          />
+        </fieldset>
         <FormEnd
           error={general}
           busy={busy}
@@ -322,4 +350,17 @@ export function DepartmentDialog({ department, onClose, onSaved }: Props) {
       </form>
     </Dialog>
   );
+}
+
+// Times are shown in minutes (a comma or a dot for decimals); the API counts seconds. Empty: 0.
+function minutesText(seconds: number | undefined): string {
+  return seconds ? String(seconds / 60) : "";
+}
+
+function minutesIn(text: string): number {
+  return text.trim() ? Number(text.replace(",", ".")) : 0;
+}
+
+function validMinutes(minutes: number): boolean {
+  return Number.isFinite(minutes) && minutes >= 0 && minutes <= 43_200;
 }

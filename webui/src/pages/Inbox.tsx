@@ -4,7 +4,7 @@ import { api } from "../api/client";
 import { realtime } from "../api/realtime";
 import type { Conversation, User } from "../api/types";
 import { useQueues } from "../api/directory";
-import { StatusChip } from "../components/DeskBadges";
+import { SlaChip, StatusChip } from "../components/DeskBadges";
 import { VirtualList } from "../components/VirtualList";
 import { messageOf } from "../components/Field";
 import { ago, time, useT } from "../lib/i18n";
@@ -224,6 +224,7 @@ export default function Inbox({ user }: { user: User }) {
                   {filters.tab === "queued" && c.waiting_since && (
                     <span className="conv__wait">{ago(c.waiting_since, now)}</span>
                   )}
+                  <SlaChip conversation={c} now={now} />
                   <span className="conv__preview">{c.last_message_preview}</span>
                   {c.unread_count > 0 && (
                     <span className="unread" aria-label={`${c.unread_count}`}>

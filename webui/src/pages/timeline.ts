@@ -86,6 +86,8 @@ export function lineOf(event: Audit, names: Names): Line | null {
       if (reason === "commented") return { text: say("timeline.commented"), note };
       return { text: rating ? say("timeline.rated_n", { n: String(rating) }) : say("timeline.rated"), note };
     }
+    case "sla_breached":
+      return { text: say(event.data?.kind === "first" ? "timeline.sla_first" : "timeline.sla_next"), note };
     default:
       return null;
   }
