@@ -9,7 +9,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from core.inbox import content
-from core.inbox.content import CardOut, PlaceOut, ReactionOut
+from core.inbox.content import CardOut, ReactionOut
 from core.storage.models import (
     Channel,
     Contact,
@@ -24,6 +24,7 @@ from core.storage.models import (
 )
 from core.storage.models.conversation import ActorType, ConversationEvent, EventKind
 from core.storage.rows import AuditRow, ContactRow, ConversationRow, MessageRow
+from sessions.events import Location
 
 
 class View(BaseModel):
@@ -81,7 +82,7 @@ class MessageOut(View):
     reaction_summary: list[ReactionOut] = Field(
         default_factory=list, description="`reactions` by emoji, with how many and who."
     )
-    location: PlaceOut | None = Field(None, description="A location message's place.")
+    location: Location | None = Field(None, description="A location message's place.")
     contact_card: CardOut | None = Field(None, description="A contact card, read from its vCard.")
     unsupported: bool = Field(False, description="Something this version cannot show.")
     media_url: str | None = Field(

@@ -9,9 +9,10 @@ import math
 import re
 from typing import Any
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, ValidationError
 
 from core.storage.models import MessageType
+from sessions.events import Location
 
 # A received file is kept by the gateway under the hex SHA-256 of its content; nothing else is.
 MEDIA_KEY = re.compile(r"^[0-9a-f]{64}$")
@@ -24,13 +25,6 @@ class ReactionOut(BaseModel):
     emoji: str
     count: int
     by: list[str] = Field(description="Who reacted: their WhatsApp ids (JIDs).")
-
-
-class PlaceOut(BaseModel):
-    latitude: float
-    longitude: float
-    name: str | None = None
-    address: str | None = None
 
 
 class PhoneOut(BaseModel):
@@ -54,22 +48,19 @@ def reactions_of(reactions: dict[str, Any]) -> list[ReactionOut]:
     return [ReactionOut(emoji=emoji, count=len(who), by=who) for emoji, who in chips]
 
 
-def place_of(kind: MessageType, media: dict[str, Any] | None) -> PlaceOut | None:
+def place_of(kind: MessageType, media: dict[str, Any] | None) -> Location | None:
+    """The place as WhatsApp sent it (ingest stores it whole), if it is one on the globe."""
     if kind is not MessageType.LOCATION or not media:
         return None
-    latitude, longitude = media.get("latitude"), media.get("longitude")
-    if not isinstance(latitude, int | float) or not isinstance(longitude, int | float):
+    try:
+        place = Location.model_validate(media, strict=True)
+    except ValidationError:
         return None
-    if not (math.isfinite(latitude) and math.isfinite(longitude)):
+    if not (math.isfinite(place.latitude) and math.isfinite(place.longitude)):
         return None
-    if abs(latitude) > 90 or abs(longitude) > 180:
+    if abs(place.latitude) > 90 or abs(place.longitude) > 180:
         return None
-    return PlaceOut(
-        latitude=latitude,
-        longitude=longitude,
-        name=_text(media.get("name")),
-        address=_text(media.get("address")),
-    )
+    return place
 
 
 def card_of(kind: MessageType, media: dict[str, Any] | None) -> CardOut | None:
