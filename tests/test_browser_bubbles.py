@@ -2,8 +2,8 @@
 text, a deleted one says "Mensagem apagada" (what it said folded away), reactions are chips
 with their count and who, a place links to the map, a contact card shows its numbers to copy,
 what this version cannot show says so — and only files that can really be fetched offer a
-download, which then works. Screenshots of the chat, desktop and 390 px, are kept under
-test-artifacts/screenshots/."""
+download, which then works. An attachment's upload shows its progress and can be cancelled.
+Screenshots of the chat, desktop and 390 px, are kept under test-artifacts/screenshots/."""
 
 from __future__ import annotations
 
@@ -38,8 +38,10 @@ from tests.browser_world import (
     eventually,
     page,
     product,
+    screenshots,
 )
 from tests.conftest import Desk
+from tests.test_browser import PNG_B64
 from tests.test_browser_composer import carla_writes
 from tests.test_gateway_e2e import SECRET
 from tests.test_ingest import batch, message_data
@@ -235,3 +237,51 @@ async def test_each_kind_of_bubble_shows_what_it_is_and_every_download_works(
         assert name in await button.inner_text()
 
     await page_by_page(page, chat.locator(".messages"), "bubbles")
+
+
+async def test_an_upload_shows_its_progress_and_can_be_cancelled(
+    page: Any, product: Product
+) -> None:
+    chat = await carla_writes(page, product, "Pode mandar a foto?", "Carla Souza")
+    composer = chat.get_by_role("textbox", name="Escreva uma mensagem")
+    picture = base64.b64decode(PNG_B64) + bytes(1_000_000)  # a PNG, and a long tail to upload
+    attached = {"name": "cardapio.png", "mimeType": "image/png", "buffer": picture}
+    # A slow connection (about 200 KB/s up), so that the upload takes a while to watch.
+    network = await page.context.new_cdp_session(page)
+    await network.send("Network.enable")
+    conditions = {"offline": False, "latency": 0, "downloadThroughput": -1}
+    await network.send(
+        "Network.emulateNetworkConditions", {**conditions, "uploadThroughput": 200_000}
+    )
+    await chat.locator('input[type="file"]').set_input_files(attached)
+    await composer.press("Enter")
+    bar = chat.get_by_role("progressbar", name="Envio do arquivo")
+    await bar.wait_for()
+    # Part of it up and said in numbers, before the whole.
+    await page.wait_for_function(
+        "() => { const bar = document.querySelector('.composer progress');"
+        " return bar && bar.value > 0 && bar.value < 1; }"
+    )
+    await chat.locator(".composer__file").get_by_text(re.compile(r"^\d+%$")).wait_for()
+    await screenshots(page, "upload-progress")
+
+    # Cancelled: nothing sent, the file still there to try again.
+    await chat.get_by_role("button", name="Cancelar envio").click()
+    await bar.wait_for(state="detached")
+    await chat.locator(".composer__file", has_text="cardapio.png").wait_for()
+    assert await chat.locator('[data-direction="outbound"]').count() == 0
+
+    # Again, at full speed: it goes, and shows as sent.
+    await network.send("Network.emulateNetworkConditions", {**conditions, "uploadThroughput": -1})
+    await composer.press("Enter")
+    await chat.locator('[data-direction="outbound"] img[alt="cardapio.png"]').wait_for()
+    await chat.locator(".composer__file").wait_for(state="detached")
+
+    # A file the desk does not send: the error says why, and nothing is sent.
+    await chat.locator('input[type="file"]').set_input_files(
+        {"name": "programa.exe", "mimeType": "application/x-msdownload", "buffer": b"MZ\x90\x00"}
+    )
+    await composer.press("Enter")
+    alert = chat.get_by_role("alert").filter(has_text="O arquivo não foi enviado:")
+    await alert.filter(has_text="application/x-msdownload").wait_for()
+    assert await chat.locator('[data-direction="outbound"]').count() == 1
