@@ -8,6 +8,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from core.inbox import content
+from core.inbox.content import CardOut, ReactionOut
 from core.storage.models import (
     Channel,
     Contact,
@@ -23,6 +25,7 @@ from core.storage.models import (
 )
 from core.storage.models.conversation import ActorType, ConversationEvent, EventKind
 from core.storage.rows import AuditRow, ContactRow, ConversationRow, MessageRow
+from sessions.events import Location
 
 
 class View(BaseModel):
@@ -77,10 +80,26 @@ class MessageOut(View):
     created_at: datetime
     edited_at: datetime | None
     revoked_at: datetime | None
+    reaction_summary: list[ReactionOut] = Field(
+        default_factory=list, description="`reactions` by emoji, with how many and who."
+    )
+    location: Location | None = Field(None, description="A location message's place.")
+    contact_card: CardOut | None = Field(None, description="A contact card, read from its vCard.")
+    unsupported: bool = Field(False, description="Something this version cannot show.")
+    media_url: str | None = Field(
+        None, description="Where its file can be fetched; none when there is no file to fetch."
+    )
 
     @classmethod
     def of(cls, message: Message | MessageRow) -> MessageOut:
-        return cls.model_validate(message)
+        out = cls.model_validate(message)
+        kind, media = message.type, message.media
+        out.reaction_summary = content.reactions_of(message.reactions)
+        out.location = content.place_of(kind, media)
+        out.contact_card = content.card_of(kind, media)
+        out.unsupported = content.unsupported(kind, media)
+        out.media_url = content.media_url(out.id, media)
+        return out
 
 
 CsatStatus = Literal["asked", "rated", "done", "declined"]

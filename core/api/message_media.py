@@ -3,7 +3,6 @@ that downloaded it (``Media.key``), to whoever may see the message's conversatio
 
 from __future__ import annotations
 
-import re
 from typing import Any
 
 import aiohttp
@@ -15,6 +14,7 @@ from core.api.media import _disposition as disposition  # one rule for file name
 from core.api.routing import Api, Call
 from core.gateway_client import GATEWAY
 from core.inbox import queries
+from core.inbox.content import MEDIA_KEY
 from core.storage.models import Conversation, Message
 from zapdesk.errors import NotFound
 
@@ -22,7 +22,6 @@ log = structlog.get_logger("core.api.message_media")
 
 api = Api()
 TAGS = ("conversations",)
-KEY = re.compile(r"^[0-9a-f]{64}$")
 
 
 class MediaNotFound(NotFound):
@@ -41,7 +40,7 @@ async def _visible_media(call: Call[None, None], message_id: int) -> dict[str, A
     if message is None or conversation is None or not viewer.sees_conversation(conversation):
         raise NotFound(f"No message {message_id}.", details={"message_id": message_id})
     media = message.media or {}
-    if not KEY.fullmatch(str(media.get("key") or "")):
+    if not MEDIA_KEY.fullmatch(str(media.get("key") or "")):
         raise MediaNotFound(details={"message_id": message_id})
     return media
 

@@ -120,22 +120,65 @@ export function refresh(): Promise<boolean> {
   return refreshing;
 }
 
-/** A raw authorized request (for files and images); refreshes once on 401. */
-export async function authorized(input: string, init: RequestInit = {}): Promise<Response> {
-  const send = () => {
-    const headers = new Headers(init.headers);
-    if (accessToken) headers.set("Authorization", `Bearer ${accessToken}`);
-    return fetch(input, { ...init, headers });
-  };
+/** Sends with the access token; refreshes once on 401; a failure becomes an ApiError. */
+async function withToken(send: (token: string | null) => Promise<Response>): Promise<Response> {
   if (!accessToken) await refresh();
-  let response = await send();
-  if (response.status === 401 && (await refresh())) response = await send();
+  let response = await send(accessToken);
+  if (response.status === 401 && (await refresh())) response = await send(accessToken);
   if (response.status === 401) {
     forgetSignIn();
     for (const listener of signedOutListeners) listener();
   }
   if (!response.ok) throw await failure(response);
   return response;
+}
+
+/** A raw authorized request (for files and images). */
+export function authorized(input: string, init: RequestInit = {}): Promise<Response> {
+  return withToken((token) => {
+    const headers = new Headers(init.headers);
+    if (token) headers.set("Authorization", `Bearer ${token}`);
+    return fetch(input, { ...init, headers });
+  });
+}
+
+/** A form posted with upload progress (``onProgress`` gets 0 to 1), which fetch cannot
+ * report; ``signal`` cancels it (an AbortError, as fetch would throw). */
+export async function upload<T>(
+  path: string,
+  form: FormData,
+  onProgress: (fraction: number) => void,
+  signal: AbortSignal,
+): Promise<T> {
+  const response = await withToken(
+    (token) =>
+      new Promise<Response>((resolve, reject) => {
+        const cancelled = () => reject(new DOMException("The upload was cancelled.", "AbortError"));
+        if (signal.aborted) {
+          cancelled();
+          return;
+        }
+        const xhr = new XMLHttpRequest();
+        xhr.open("POST", path);
+        if (token) xhr.setRequestHeader("Authorization", `Bearer ${token}`);
+        xhr.upload.onprogress = (event) => {
+          if (event.lengthComputable && event.total > 0) onProgress(event.loaded / event.total);
+        };
+        xhr.onload = () => {
+          const headers = new Headers();
+          for (const name of ["Content-Type", "Retry-After"]) {
+            const value = xhr.getResponseHeader(name);
+            if (value) headers.set(name, value);
+          }
+          resolve(new Response(xhr.status === 204 ? null : xhr.responseText, { status: xhr.status, headers }));
+        };
+        xhr.onerror = () => reject(new TypeError("Failed to fetch"));
+        xhr.onabort = cancelled;
+        signal.addEventListener("abort", () => xhr.abort(), { once: true });
+        xhr.send(form);
+      }),
+  );
+  return (await response.json()) as T;
 }
 
 export async function api<P extends keyof paths, M extends Method & keyof paths[P]>(

@@ -1,9 +1,13 @@
-// One message as a bubble: its text (WhatsApp formatting), media, quote, time and ticks.
+// One message as a bubble: its text (WhatsApp formatting), media, place or contact card, quote,
+// time, ticks, reactions, and whether it was edited or deleted. A download is offered only for
+// a file core says can be fetched.
 import { useEffect, useState } from "react";
 import { authorized } from "../api/client";
-import type { Message, MessageStatus } from "../api/types";
+import type { Conversation, Message, MessageStatus } from "../api/types";
+import { messageOf } from "../components/Field";
 import { WaText } from "../components/WaText";
-import { currentLocale, type Key, time, useT } from "../lib/i18n";
+import { currentLocale, dateTime, type Key, time, useT } from "../lib/i18n";
+import { CardBubble, Icon, PlaceBubble, Reactions } from "./BubbleKinds";
 
 export function dayOf(iso: string): string {
   const d = new Date(iso);
@@ -46,50 +50,142 @@ export function Ticks({ status }: { status: MessageStatus }) {
   );
 }
 
-type Props = { message: Message; quoted: Message | null; hasQuote: boolean };
+type Props = {
+  message: Message;
+  quoted: Message | null;
+  hasQuote: boolean;
+  customer: Conversation["contact"]; // names who reacted
+};
 
-export function Bubble({ message, quoted, hasQuote }: Props) {
+/** What the bubble is, as a word for tests and styles: its type, or unsupported, or deleted. */
+function kindOf(message: Message): string {
+  if (message.revoked_at) return "revoked";
+  if (message.unsupported) return "unsupported";
+  return message.type;
+}
+
+export function Bubble({ message, quoted, hasQuote, customer }: Props) {
   const t = useT();
   const out = message.direction === "outbound";
+  const revoked = !!message.revoked_at;
+  const reactions = message.reaction_summary ?? [];
   return (
     <div
       className={`bubble ${out ? "bubble--out" : "bubble--in"}`}
       data-message={message.id}
       data-direction={message.direction}
+      data-kind={kindOf(message)}
     >
       {hasQuote && (
         <blockquote className="quote">
-          {quoted ? <WaText text={quoted.body || `[${quoted.type}]`} /> : t("chat.quoted")}
+          {quoted?.revoked_at ? (
+            t("bubble.revoked")
+          ) : quoted ? (
+            <WaText text={quoted.body || `[${quoted.type}]`} />
+          ) : (
+            t("chat.quoted")
+          )}
         </blockquote>
       )}
-      {message.media && <MediaPreview message={message} />}
-      {message.body && (
-        <p className="bubble__text">
-          <WaText text={message.body} />
-        </p>
-      )}
+      {revoked ? <Revoked message={message} /> : <Content message={message} />}
       <span className="bubble__meta">
+        {message.edited_at && !revoked && (
+          <span className="bubble__edited" title={t("bubble.edited_at", { at: dateTime(message.edited_at) })}>
+            {t("bubble.edited")}
+          </span>
+        )}
         {time(message.created_at)}
         {out && <Ticks status={message.status} />}
       </span>
       {message.status === "failed" && message.error && (
         <p className="error small">{t("chat.failed", { m: message.error })}</p>
       )}
+      {reactions.length > 0 && <Reactions reactions={reactions} customer={customer} />}
     </div>
   );
 }
 
+/** Deleted for everyone, as WhatsApp shows it; what it said stays folded away, for the record. */
+function Revoked({ message }: { message: Message }) {
+  const t = useT();
+  return (
+    <>
+      <p className="bubble__gone" title={t("bubble.revoked_at", { at: dateTime(message.revoked_at) })}>
+        <Icon name="ban" />
+        {t("bubble.revoked")}
+      </p>
+      {message.body && (
+        <details className="bubble__original">
+          <summary>{t("bubble.show_original")}</summary>
+          <p className="bubble__text">
+            <WaText text={message.body} />
+          </p>
+        </details>
+      )}
+    </>
+  );
+}
+
+function Content({ message }: { message: Message }) {
+  const t = useT();
+  const text = message.body && (
+    <p className="bubble__text">
+      <WaText text={message.body} />
+    </p>
+  );
+  const unreadable =
+    message.unsupported ||
+    (message.type === "location" && !message.location) ||
+    (message.type === "contact_card" && !message.contact_card);
+  if (unreadable) {
+    return (
+      <>
+        <p className="bubble__gone">
+          <Icon name="alert" />
+          {t("bubble.unsupported")}
+        </p>
+        {text}
+      </>
+    );
+  }
+  if (message.location) {
+    return (
+      <>
+        <PlaceBubble place={message.location} />
+        {text}
+      </>
+    );
+  }
+  if (message.contact_card) return <CardBubble card={message.contact_card} />;
+  return (
+    <>
+      {message.media_url ? (
+        <MediaPreview message={message} path={message.media_url} />
+      ) : (
+        message.media && <NoFile message={message} />
+      )}
+      {text}
+    </>
+  );
+}
+
+function fileName(message: Message): string {
+  const name = message.media?.filename;
+  return typeof name === "string" && name ? name : `${message.type}-${message.id}`;
+}
+
+/** A file WhatsApp announced but the gateway could not keep: said, with nothing to click. */
+function NoFile({ message }: { message: Message }) {
+  const t = useT();
+  return <p className="bubble__gone small">{t("bubble.file_missing", { name: fileName(message) })}</p>;
+}
+
 // Media needs the access token, so it is fetched and shown from a local object URL.
-function MediaPreview({ message }: { message: Message }) {
+function MediaPreview({ message, path }: { message: Message; path: string }) {
   const t = useT();
   const [src, setSrc] = useState<string | null>(null);
-  const media = message.media ?? {};
-  // Received files are fetched through the gateway (`key`); sent ones are our uploads (`id`).
-  const path =
-    typeof media.key === "string" || typeof media.id !== "string"
-      ? `/api/v1/messages/${message.id}/media`
-      : `/api/v1/media/${media.id}`;
-  const filename = typeof media.filename === "string" ? media.filename : `${message.type}-${message.id}`;
+  const [failed, setFailed] = useState<string | null>(null);
+  const filename = fileName(message);
   const inline = message.type === "image" || message.type === "sticker" || message.type === "audio" || message.type === "voice";
 
   useEffect(() => {
@@ -111,7 +207,14 @@ function MediaPreview({ message }: { message: Message }) {
   }, [path, inline]);
 
   async function download() {
-    const blob = await (await authorized(path)).blob();
+    setFailed(null);
+    let blob: Blob;
+    try {
+      blob = await (await authorized(path)).blob();
+    } catch (caught) {
+      setFailed(messageOf(caught));
+      return;
+    }
     const link = document.createElement("a");
     link.href = URL.createObjectURL(blob);
     link.download = filename;
@@ -124,8 +227,15 @@ function MediaPreview({ message }: { message: Message }) {
   }
   if (src) return <audio controls src={src} className="bubble__audio" />;
   return (
-    <button type="button" className="small attachment" onClick={() => void download()}>
-      {filename} · {t("chat.download")}
-    </button>
+    <>
+      <button type="button" className="small attachment" onClick={() => void download()}>
+        {filename} · {t("chat.download")}
+      </button>
+      {failed && (
+        <p className="error small" role="alert">
+          {t("bubble.download_failed", { m: failed })}
+        </p>
+      )}
+    </>
   );
 }

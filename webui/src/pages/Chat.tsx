@@ -270,7 +270,12 @@ export function Chat({ id, user, onBack }: { id: number; user: User; onBack: () 
             return (
               <div key={message.id} className="messages__item">
                 {day}
-                <Bubble message={message} quoted={quoted ?? null} hasQuote={!!message.quoted_wa_message_id} />
+                <Bubble
+                  message={message}
+                  quoted={quoted ?? null}
+                  hasQuote={!!message.quoted_wa_message_id}
+                  customer={conversation?.contact}
+                />
               </div>
             );
           })}

@@ -1,7 +1,8 @@
-// The composer: Enter sends, Shift+Enter adds a line; a file can go along; "/" brings the quick
-// replies; the customer sees "typing…" while the attendant writes.
+// The composer: Enter sends, Shift+Enter adds a line; a file can go along (its upload shows how
+// far it got and can be cancelled); "/" brings the quick replies; the customer sees "typing…"
+// while the attendant writes.
 import { type KeyboardEvent, useEffect, useId, useLayoutEffect, useRef, useState } from "react";
-import { api, authorized } from "../api/client";
+import { api, upload } from "../api/client";
 import type { Media, Message, QuickReply } from "../api/types";
 import { messageOf } from "../components/Field";
 import { useT } from "../lib/i18n";
@@ -31,6 +32,10 @@ export function Composer({ conversationId, draft, onSent, customer, attendant }:
   const listId = useId();
   const [file, setFile] = useState<File | null>(null);
   const [busy, setBusy] = useState(false);
+  // While the file goes up: how much of it (null until the browser says), and how to stop it.
+  const [uploading, setUploading] = useState(false);
+  const [progress, setProgress] = useState<number | null>(null);
+  const stopUpload = useRef<AbortController | null>(null);
   const [error, setError] = useState<string | null>(null);
   const box = useRef<HTMLTextAreaElement>(null);
   const picker = useRef<HTMLInputElement>(null);
@@ -86,9 +91,8 @@ export function Composer({ conversationId, draft, onSent, customer, attendant }:
     try {
       let media: Media | null = null;
       if (file) {
-        const form = new FormData();
-        form.append("file", file, file.name);
-        media = (await (await authorized("/api/v1/media", { method: "POST", body: form })).json()) as Media;
+        media = await uploaded(file);
+        if (!media) return;
       }
       const message = await api("post", "/api/v1/conversations/{id}/messages", {
         params: { id: conversationId },
@@ -104,6 +108,25 @@ export function Composer({ conversationId, draft, onSent, customer, attendant }:
     } finally {
       setBusy(false);
       box.current?.focus();
+    }
+  }
+
+  /** The file, uploaded; null when the attendant cancelled or it failed (which is said). */
+  async function uploaded(chosen: File): Promise<Media | null> {
+    const form = new FormData();
+    form.append("file", chosen, chosen.name);
+    const controller = new AbortController();
+    stopUpload.current = controller;
+    setProgress(null);
+    setUploading(true);
+    try {
+      return await upload<Media>("/api/v1/media", form, setProgress, controller.signal);
+    } catch (caught) {
+      if (!controller.signal.aborted) setError(t("composer.upload_failed", { m: messageOf(caught) }));
+      return null;
+    } finally {
+      stopUpload.current = null;
+      setUploading(false);
     }
   }
 
@@ -160,12 +183,25 @@ export function Composer({ conversationId, draft, onSent, customer, attendant }:
       )}
       {slash && <QuickPicker id={listId} options={options} active={active} onPick={pick} />}
       {file && (
-        <p className="composer__file">
+        <div className="composer__file">
           <Paperclip /> {file.name}
-          <button type="button" className="icon" aria-label={t("composer.remove")} onClick={() => setFile(null)}>
-            ×
-          </button>
-        </p>
+          {uploading ? (
+            <>
+              <progress max={1} value={progress ?? undefined} aria-label={t("composer.upload_label")} />
+              {/* Said by the progress bar itself to screen readers; this is for the eye. */}
+              <span className="small" aria-hidden="true">
+                {progress === null ? t("composer.uploading") : `${Math.round(progress * 100)}%`}
+              </span>
+              <button type="button" className="small" onClick={() => stopUpload.current?.abort()}>
+                {t("composer.cancel_upload")}
+              </button>
+            </>
+          ) : (
+            <button type="button" className="icon" aria-label={t("composer.remove")} onClick={() => setFile(null)}>
+              ×
+            </button>
+          )}
+        </div>
       )}
       <div className="composer__row">
         <button
