@@ -2,7 +2,8 @@
 the tag "VIP" on the Tags page; Carla and Duda write; Ana, an attendant, opens Carla's
 conversation and its contact panel: the phone the Brazilian way, her identities, her earlier
 conversation (resolved, rated 4) linking to it. Ana renames her (the inbox row follows), tags
-the conversation VIP (a chip in the row), filters the inbox by VIP (only Carla's), asks the
+the conversation VIP (a chip in the row), filters the inbox by VIP (only Carla's, which
+leaves the list when untagged and comes back when tagged again, live), asks the
 copilot for a summary and for the contact details Carla wrote (her e-mail, applied). The panel
 beside the chat at desktop width, a full-screen sheet at a phone's, screenshots of both."""
 
@@ -155,6 +156,11 @@ async def test_an_attendant_works_a_customer_in_the_contact_panel(
     await ana.get_by_label("Etiqueta", exact=True).select_option(label="VIP")
     await eventually(lambda: _only(rows, carla))
     assert "tag=" in ana.url
+    # Live: untagged, it leaves the filtered list; tagged again, it comes back.
+    await panel.get_by_role("button", name="Tirar a etiqueta VIP").click()
+    await carla_row.wait_for(state="detached")
+    await panel.get_by_label("Adicionar etiqueta").select_option(label="VIP")
+    await eventually(lambda: _only(rows, carla))
 
     # The copilot: a summary of what she asked, and her e-mail proposed, then applied.
     await panel.get_by_role("button", name="Resumir conversa").click()
