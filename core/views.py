@@ -137,16 +137,21 @@ class ConversationOut(View):
         None, description="running, at_risk (a quarter of the target left) or breached."
     )
     contact: ContactOut | None = None
+    tag_ids: list[int] = Field(
+        default_factory=list, description="The tags it carries (`GET /tags` names them)."
+    )
 
     @classmethod
     def of(
         cls,
         conversation: Conversation | ConversationRow,
         contact: Contact | ContactRow | None = None,
+        tag_ids: list[int] | None = None,
     ) -> ConversationOut:
         out = cls.model_validate(conversation)
         if contact is not None:
             out.contact = ContactOut.of(contact)
+        out.tag_ids = tag_ids or []
         return out
 
 

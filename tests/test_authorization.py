@@ -84,6 +84,11 @@ EXPECTED: dict[tuple[str, str], set[str]] = {
     ("GET", "/conversations/{id}/events"): ALL,
     ("GET", "/channels/{id}/bot"): STAFF,
     ("PUT", "/channels/{id}/bot"): ADMIN,
+    ("GET", "/tags"): ALL,
+    ("POST", "/tags"): ADMIN,
+    ("PATCH", "/tags/{id}"): ADMIN,
+    ("DELETE", "/tags/{id}"): ADMIN,
+    ("PUT", "/conversations/{id}/tags"): ALL,
 }
 
 

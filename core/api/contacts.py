@@ -6,8 +6,11 @@ import re
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.api.routing import Api, Call
+from core.desk.changes import Changes
+from core.desk.unit import DESK, touched
 from core.inbox import queries
 from core.inbox.pagination import DEFAULT_LIMIT, MAX_LIMIT, decode_cursor
 from core.storage.models import Contact
@@ -146,10 +149,17 @@ async def get_contact(call: Call[None, None]) -> ContactDetailOut:
 )
 async def edit_contact(call: Call[ContactEdit, None]) -> ContactDetailOut:
     """Attendants may edit the contacts of conversations they may see; supervisors and admins
-    any contact. The phone and WhatsApp identities come from WhatsApp and are not editable."""
-    async with call.db.begin() as db:
+    any contact. The phone and WhatsApp identities come from WhatsApp and are not editable.
+    The contact's latest conversations are announced again (`conversation.updated`), so open
+    screens show the new name."""
+    contact_id = call.int_param("id")
+
+    async def work(db: AsyncSession, changes: Changes) -> ContactDetailOut:
         viewer = await queries.viewer_of(db, call.me)
         contact, conversation_ids = await queries.update_contact(
-            db, viewer, call.int_param("id"), call.body.changes()
+            db, viewer, contact_id, call.body.changes()
         )
+        await touched(db, changes, await queries.latest_of_contact(db, contact_id))
         return ContactDetailOut.with_conversations(contact, conversation_ids)
+
+    return await call.request.app[DESK].run(work)

@@ -13,6 +13,7 @@ from core import gateway_client
 from core.api.routing import Api, Call
 from core.copilot.service import COPILOT
 from core.desk.changes import Changes, audience_of
+from core.desk.tags import tag_ids_of
 from core.desk.unit import DESK
 from core.gateway_client import GATEWAY
 from core.inbox import queries
@@ -60,6 +61,8 @@ class ConversationQuery(PageQuery):
         None, description="`me`: assigned to the caller; `none`: not assigned to anyone."
     )
     channel_id: RowId | None = None
+    tag_id: RowId | None = Field(None, description="Carrying this tag.")
+    contact_id: RowId | None = Field(None, description="With this contact (their history).")
     unread: bool | None = Field(None, description="`true`: only those with unread messages.")
     q: str | None = Field(
         None,
@@ -88,6 +91,8 @@ class ConversationQuery(PageQuery):
             assignee_id=me.id if self.assignee == "me" else self.assignee_id,
             unassigned=self.assignee == "none",
             channel_id=self.channel_id,
+            tag_id=self.tag_id,
+            contact_id=self.contact_id,
             unread=self.unread,
             text=(self.q or "").strip() or None,
         )
@@ -115,9 +120,15 @@ def _conversation_query(call: Call[None, ConversationQuery]) -> ConversationQuer
     return validated(CONVERSATION_QUERY, raw, where="query")
 
 
-def _conversations_page(page: Page[tuple[Conversation, Contact]]) -> ConversationPage:
+async def _conversations_page(
+    db: AsyncSession, page: Page[tuple[Conversation, Contact]]
+) -> ConversationPage:
+    tags = await tag_ids_of(db, [conversation.id for conversation, _ in page.items])
     return ConversationPage(
-        items=[ConversationOut.of(conversation, contact) for conversation, contact in page.items],
+        items=[
+            ConversationOut.of(conversation, contact, tags[conversation.id])
+            for conversation, contact in page.items
+        ],
         next_cursor=page.next_cursor,
     )
 
@@ -139,7 +150,7 @@ async def list_conversations(call: Call[None, ConversationQuery]) -> Conversatio
         page = await queries.list_conversations(
             db, viewer, query.filter(call.me), query.after(), query.limit
         )
-        return _conversations_page(page)
+        return await _conversations_page(db, page)
 
 
 @api.operation(
@@ -153,7 +164,8 @@ async def get_conversation(call: Call[None, None]) -> ConversationOut:
     async with call.db() as db:
         viewer = await queries.viewer_of(db, call.me)
         conversation, contact = await queries.get_conversation(db, viewer, call.int_param("id"))
-        return ConversationOut.of(conversation, contact)
+        tags = await tag_ids_of(db, [conversation.id])
+        return ConversationOut.of(conversation, contact, tags[conversation.id])
 
 
 @api.operation(
@@ -190,7 +202,8 @@ async def mark_conversation_read(call: Call[None, None]) -> ConversationOut:
     async def work(db: AsyncSession, changes: Changes) -> tuple[MarkedRead, ConversationOut]:
         viewer = await queries.viewer_of(db, call.me)
         marked = await queries.mark_read(db, viewer, call.int_param("id"))
-        out = ConversationOut.of(marked.conversation, marked.contact)
+        tags = await tag_ids_of(db, [marked.conversation.id])
+        out = ConversationOut.of(marked.conversation, marked.contact, tags[marked.conversation.id])
         if marked.changed:  # not a transition: the unread count, for whom sees it
             audience = audience_of(marked.conversation)
             changes.extra.append(Notice(INBOX, CONVERSATION_UPDATED, serialized(out), audience))

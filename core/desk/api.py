@@ -17,6 +17,7 @@ from core.desk import csat
 from core.desk import departments as service
 from core.desk.changes import Changes
 from core.desk.machine import HELD, Actor, Machine
+from core.desk.tags import tag_ids_of
 from core.desk.unit import DESK, load
 from core.inbox import queries
 from core.inbox.contacts import contacts_by_id
@@ -41,7 +42,7 @@ class ConversationTaken(Conflict):
 Move = Callable[[AsyncSession, Changes, ConversationRow, Viewer], Awaitable[None]]
 
 
-async def _act(call: Call[Any, Any], move: Move) -> ConversationOut:
+async def act(call: Call[Any, Any], move: Move) -> ConversationOut:
     """Loads the conversation (locked) for someone who may see it, applies ``move``, and
     answers the conversation as it is after the commit."""
     conversation_id = call.int_param("id")
@@ -51,7 +52,10 @@ async def _act(call: Call[Any, Any], move: Move) -> ConversationOut:
         conversation = await load(db, conversation_id, viewer=viewer)
         await move(db, changes, conversation, viewer)
         contacts = await contacts_by_id(db, [conversation.contact_id])
-        return ConversationOut.of(conversation, contacts.get(conversation.contact_id))
+        tags = await tag_ids_of(db, [conversation.key])
+        return ConversationOut.of(
+            conversation, contacts.get(conversation.contact_id), tags[conversation.key]
+        )
 
     return await call.request.app[DESK].run(work)
 
@@ -67,7 +71,7 @@ async def _by_holder(
         _holder_or_staff(conversation, viewer, what)
         step(Machine(changes), conversation, Actor.user(call.me.id))
 
-    return await _act(call, move)
+    return await act(call, move)
 
 
 def _holder_or_staff(conversation: ConversationRow, viewer: Viewer, what: str) -> None:
@@ -97,7 +101,7 @@ async def claim(call: Call[None, None]) -> ConversationOut:
             raise ConversationTaken(details={"assignee_id": conversation.assignee_id})
         Machine(changes).assign(conversation, call.me.id, Actor.user(call.me.id), "claimed")
 
-    return await _act(call, move)
+    return await act(call, move)
 
 
 class AssignIn(BaseModel):
@@ -131,7 +135,7 @@ async def assign(call: Call[AssignIn, None]) -> ConversationOut:
         user = await _assignable(db, call.body.user_id)
         Machine(changes).assign(conversation, user.id, Actor.user(call.me.id), "assigned")
 
-    return await _act(call, move)
+    return await act(call, move)
 
 
 @api.operation(
@@ -200,7 +204,7 @@ async def transfer(call: Call[TransferIn, None]) -> ConversationOut:
             note=note,
         )
 
-    return await _act(call, move)
+    return await act(call, move)
 
 
 @api.operation(
@@ -267,7 +271,7 @@ async def resolve(call: Call[None, None]) -> ConversationOut:
         Machine(changes).resolve(conversation, Actor.user(call.me.id), "resolved")
         await csat.wrap_up(db, changes, conversation)
 
-    return await _act(call, move)
+    return await act(call, move)
 
 
 class EventList(BaseModel):

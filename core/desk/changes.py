@@ -17,6 +17,7 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.desk.notifications import keep_wanted
+from core.desk.tags import tag_ids_of
 from core.inbox.contacts import contacts_by_id
 from core.jobs import Wanted, write_jobs
 from core.realtime.bus import Audience, Notice, serialized
@@ -185,13 +186,15 @@ class Changes:
         conversations = {**self.known, **conversations}
         for conversation in shown:
             conversations.setdefault(conversation.id, conversation)  # type: ignore[arg-type]
+        # A new conversation has no tags yet: only those updated are looked up, at once.
+        tags = await tag_ids_of(db, [c.key for c in self.conversations_updated])
 
         notices = [
             Notice(SESSIONS, SESSION_UPDATED, serialized(ChannelOut.of(channel)))
             for channel in self.channels
         ]
         for conversation in self.conversations_created:
-            notices.append(self._conversation(conversation, contacts, CONVERSATION_CREATED))
+            notices.append(self._conversation(conversation, contacts, {}, CONVERSATION_CREATED))
         for kind, messages in (
             (MESSAGE_CREATED, self.messages_created),
             (MESSAGE_UPDATED, self.messages_updated),
@@ -215,7 +218,7 @@ class Changes:
                 )
             )
         for conversation in self.conversations_updated:
-            notices.append(self._conversation(conversation, contacts, CONVERSATION_UPDATED))
+            notices.append(self._conversation(conversation, contacts, tags, CONVERSATION_UPDATED))
         for data in self.linking.values():
             notices.append(Notice(SESSIONS, SESSION_QR, data))
         for conversation, kind, data in self.typing:
@@ -242,7 +245,13 @@ class Changes:
         return Audience(audience.department_id, audience.assignee_id, was=was)
 
     def _conversation(
-        self, conversation: ConversationRow, contacts: dict[int, ContactRow], kind: str
+        self,
+        conversation: ConversationRow,
+        contacts: dict[int, ContactRow],
+        tags: dict[int, list[int]],
+        kind: str,
     ) -> Notice:
-        view = ConversationOut.of(conversation, contacts.get(conversation.contact_id))
+        view = ConversationOut.of(
+            conversation, contacts.get(conversation.contact_id), tags.get(conversation.key)
+        )
         return Notice(INBOX, kind, serialized(view), self._audience(conversation))

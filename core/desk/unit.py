@@ -85,6 +85,21 @@ async def store(db: AsyncSession, changes: Changes) -> None:
     await store_changes(db, [*changes.messages_updated])
 
 
+async def touched(db: AsyncSession, changes: Changes, rows: list[ConversationRow]) -> None:
+    """Conversations whose view changed though none of their own columns did (their tags,
+    their contact's name), loaded locked: stamped, the stamp written, and announced."""
+    if not rows:
+        return
+    for row in rows:
+        changes.conversation_updated(row)
+    now = rows[0].updated_at
+    for row in rows:
+        row.updated_at = now
+    table = ConversationRow.table
+    ids = [row.key for row in rows]
+    await db.execute(update(table).where(table.c.id.in_(ids)).values(updated_at=now))
+
+
 async def _store_one(db: AsyncSession, row: ConversationRow) -> None:
     table = ConversationRow.table
     was = dict(zip(row.columns, row.was or (), strict=True))

@@ -32,13 +32,14 @@ from core.storage.models import (
     Contact,
     Conversation,
     ConversationStatus,
+    ConversationTag,
     Direction,
     IdentityKind,
     Message,
     MessageStatus,
     User,
 )
-from core.storage.rows import ContactRow
+from core.storage.rows import ContactRow, ConversationRow, rows_of
 from zapdesk.errors import NotFound
 
 # A read receipt names the messages read; the newest ones are enough for WhatsApp to show
@@ -88,6 +89,8 @@ class ConversationFilter:
     assignee_id: int | None = None
     unassigned: bool = False
     channel_id: int | None = None
+    tag_id: int | None = None
+    contact_id: int | None = None
     unread: bool | None = None
     text: str | None = None
 
@@ -103,6 +106,17 @@ def _conditions(where: ConversationFilter, dialect: str) -> list[ColumnElement[b
         conditions.append(Conversation.assignee_id.is_(None))
     if where.channel_id is not None:
         conditions.append(Conversation.channel_id == where.channel_id)
+    if where.tag_id is not None:
+        conditions.append(
+            select(ConversationTag.conversation_id)
+            .where(
+                ConversationTag.conversation_id == Conversation.id,
+                ConversationTag.tag_id == where.tag_id,
+            )
+            .exists()
+        )
+    if where.contact_id is not None:
+        conditions.append(Conversation.contact_id == where.contact_id)
     if where.unread is not None:
         unread = Conversation.unread_count > 0
         conditions.append(unread if where.unread else ~unread)
@@ -353,6 +367,20 @@ async def get_contact(
     if contact is None or not (viewer.is_staff or conversation_ids):
         raise NotFound(f"No contact {contact_id}.", details={"contact_id": contact_id})
     return contact, conversation_ids
+
+
+async def latest_of_contact(db: AsyncSession, contact_id: int) -> list[ConversationRow]:
+    """The contact's latest conversations, whoever may see them, locked for the unit that
+    shows them again (a new name)."""
+    table = ConversationRow.table
+    statement = (
+        select(*ConversationRow.selected())
+        .where(table.c.contact_id == contact_id)
+        .order_by(table.c.last_message_at.desc(), table.c.id.desc())
+        .limit(RECENT_CONVERSATIONS)
+        .with_for_update()
+    )
+    return await rows_of(db, ConversationRow, statement)
 
 
 async def update_contact(

@@ -19,6 +19,7 @@ const Monitoring = lazy(() => import("./pages/Monitoring"));
 const Departments = lazy(() => import("./pages/Departments"));
 const Team = lazy(() => import("./pages/Team"));
 const Bot = lazy(() => import("./pages/Bot"));
+const Tags = lazy(() => import("./pages/Tags"));
 
 type Auth = { state: "loading" } | { state: "out" } | { state: "in"; user: User };
 
@@ -156,6 +157,7 @@ function Shell({ user, onLogout }: { user: User; onLogout: () => void }) {
     if (path.startsWith("/knowledge") && !staff) navigate("/inbox", true);
     if (path.startsWith("/users") && user.role !== "admin") navigate("/inbox", true);
     if (path.startsWith("/departments") && user.role !== "admin") navigate("/inbox", true);
+    if (path.startsWith("/tags") && user.role !== "admin") navigate("/inbox", true);
     if (path.startsWith("/team") && !staff) navigate("/inbox", true);
   }, [path, staff, user.role]);
 
@@ -187,6 +189,7 @@ function Shell({ user, onLogout }: { user: User; onLogout: () => void }) {
           {staff && link("/team", t("team.nav"))}
           {user.role === "admin" && link("/users", t("users.nav"))}
           {user.role === "admin" && link("/departments", t("departments.nav"))}
+          {user.role === "admin" && link("/tags", t("tags.nav"))}
           {user.role === "admin" && link("/monitoring", t("monitoring.nav"))}
         </nav>
         <span className="spacer" />
@@ -234,6 +237,8 @@ function Shell({ user, onLogout }: { user: User; onLogout: () => void }) {
             <Users me={user} />
           ) : path.startsWith("/departments") && user.role === "admin" ? (
             <Departments />
+          ) : path.startsWith("/tags") && user.role === "admin" ? (
+            <Tags />
           ) : path.startsWith("/team") && staff ? (
             <Team />
           ) : path.startsWith("/knowledge") && staff ? (

@@ -1,13 +1,13 @@
 // What the desk's pages name and count: the departments, the team (people with their status
 // and load), everyone's name (people outside one's departments too: who claimed or transferred
-// a conversation before it reached you) and the queues. Each is loaded once per tab and shared
+// a conversation before it reached you), the queues and the tags. Each is loaded once per tab and shared
 // by the pages showing it; a name nobody knows yet has the people read again, once.
 // While some page follows it, the team's statuses follow the "presence" topic and its load
 // (like the queues) is read again a moment after a conversation changes hands.
 import { useEffect, useSyncExternalStore } from "react";
 import { api } from "./client";
 import { realtime } from "./realtime";
-import type { Department, Member, Person, Presence, Queue } from "./types";
+import type { Department, Member, Person, Presence, Queue, Tag } from "./types";
 
 // A burst of inbox notices (a sweep hands out several) becomes one request.
 const RELOAD_AFTER_MS = 400;
@@ -89,7 +89,8 @@ const departments = new Shared(async () => (await api("get", "/api/v1/department
 const team = new Shared(async () => (await api("get", "/api/v1/team")).items);
 const queues = new Shared(async () => (await api("get", "/api/v1/queues")).items);
 const people = new Shared(async () => (await api("get", "/api/v1/people")).items);
-const stores = [departments, team, queues, people] as Shared<unknown>[];
+const tags = new Shared(async () => (await api("get", "/api/v1/tags")).items);
+const stores = [departments, team, queues, people, tags] as Shared<unknown>[];
 
 // The ids a read of the people did not know: each has them read again once (someone added
 // since), never more (an id nobody has would otherwise ask forever).
@@ -107,6 +108,7 @@ function unknownPerson(id: number): void {
 export function forgetDirectory(): void {
   for (const store of stores) store.reset();
   unknown.clear();
+  unknownTags.clear();
   window.clearTimeout(askTimer);
 }
 
@@ -127,6 +129,30 @@ export function useDepartments(): Department[] | null {
   const value = useSyncExternalStore(departments.subscribe, departments.get);
   useEffect(() => departments.loadOnce(), []);
   return value;
+}
+
+export function setTags(list: Tag[]): void {
+  tags.set(list);
+}
+
+// A tag id the list does not know (made since in another tab): read again, once per id.
+const unknownTags = new Set<number>();
+
+/** Every tag by name, and a lookup by id that reads the tags again for an id it lacks. */
+export function useTags(): { list: Tag[] | null; byId: (id: number) => Tag | null } {
+  const list = useSyncExternalStore(tags.subscribe, tags.get);
+  useEffect(() => tags.loadOnce(), []);
+  return {
+    list,
+    byId: (id) => {
+      const found = list?.find((tag) => tag.id === id) ?? null;
+      if (found === null && list !== null && !unknownTags.has(id)) {
+        unknownTags.add(id);
+        window.setTimeout(() => void tags.load(), 0); // not during a render
+      }
+      return found;
+    },
+  };
 }
 
 /** Presence notices change a member's status in place; followed while a page shows the team. */

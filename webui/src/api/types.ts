@@ -40,3 +40,7 @@ export type BotConfig = Schemas["BotConfig"];
 export type BotMenu = Schemas["Menu"];
 export type BotOption = Schemas["Option"];
 export type Person = Schemas["Person"];
+export type Tag = Schemas["TagOut"];
+export type Contact = Schemas["ContactOut"];
+export type AssistOut = Schemas["AssistOut"];
+export type ContactProposal = Schemas["ContactProposal"];

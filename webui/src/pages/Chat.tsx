@@ -12,6 +12,7 @@ import { dateTime, time, useT } from "../lib/i18n";
 import { Bubble, DaySeparator, dayOf } from "./Bubble";
 import { ChatHead } from "./ChatHead";
 import { Composer } from "./Composer";
+import { ContactPanel } from "./ContactPanel";
 import { Copilot } from "./Copilot";
 import { visible } from "./inboxQuery";
 import { interleave, lineOf, mergeEvents, transferNote } from "./timeline";
@@ -60,6 +61,7 @@ export function Chat({ id, user, onBack }: { id: number; user: User; onBack: () 
   const [loadingOlder, setLoadingOlder] = useState(false);
   const [typing, setTyping] = useState(false);
   const [unseen, setUnseen] = useState(false);
+  const [panel, setPanel] = useState(false); // the contact panel beside the chat
   const copilot = useSuggestion(id);
   const [draft, setDraft] = useState<{ text: string; n: number } | null>(null);
   const [error, setError] = useState<string | null>(null);
@@ -208,7 +210,7 @@ export function Chat({ id, user, onBack }: { id: number; user: User; onBack: () 
   const gone = conversation !== null && !visible(conversation, user);
 
   return (
-    <div className="chat" data-testid="chat">
+    <div className={`chat ${panel ? "chat--panel" : ""}`} data-testid="chat">
       <div className="chat__top">
         <ChatHead
           conversation={conversation}
@@ -217,6 +219,8 @@ export function Chat({ id, user, onBack }: { id: number; user: User; onBack: () 
           onBack={onBack}
           onChanged={setConversation}
           onReload={reload}
+          panelOpen={panel}
+          onPanel={() => setPanel((open) => !open)}
         />
         {note && (
           <aside className="transfer-note" aria-label={t("chat.note_label")} data-testid="transfer-note">
@@ -318,6 +322,9 @@ export function Chat({ id, user, onBack }: { id: number; user: User; onBack: () 
             setMessages((current) => merge(current, [message]));
           }}
         />
+      )}
+      {panel && conversation && (
+        <ContactPanel conversation={conversation} onChanged={setConversation} onClose={() => setPanel(false)} />
       )}
     </div>
   );

@@ -8,6 +8,7 @@ import { useNames } from "../api/directory";
 import type { Conversation, User } from "../api/types";
 import { StatusChip } from "../components/DeskBadges";
 import { dateTime, useT } from "../lib/i18n";
+import { contactPhone } from "../lib/phone";
 import { AssignDialog, SnoozeDialog, TransferDialog, refusal } from "./DeskDialogs";
 import { isStaff, visible } from "./inboxQuery";
 
@@ -53,9 +54,11 @@ type Props = {
   onBack: () => void;
   onChanged: (c: Conversation) => void;
   onReload: () => void;
+  panelOpen: boolean;
+  onPanel: () => void;
 };
 
-export function ChatHead({ conversation, user, typing, onBack, onChanged, onReload }: Props) {
+export function ChatHead({ conversation, user, typing, onBack, onChanged, onReload, panelOpen, onPanel }: Props) {
   const t = useT();
   const names = useNames();
   const [busy, setBusy] = useState(false);
@@ -104,10 +107,19 @@ export function ChatHead({ conversation, user, typing, onBack, onChanged, onRelo
       <div className="chat__who">
         <h2>{contact?.display_name ?? "…"}</h2>
         <p className="muted small">
-          {contact?.phone ? `+${contact.phone}` : ""}
+          {contact ? contactPhone(contact) : ""}
           {typing && <span className="typing"> · {t("chat.typing")}</span>}
         </p>
       </div>
+      <button
+        type="button"
+        className="small ghost"
+        aria-expanded={panelOpen}
+        aria-controls="contact-panel"
+        onClick={onPanel}
+      >
+        {t("contact.toggle")}
+      </button>
       {conversation && (
         <p className="chat__where small" data-testid="chat-where">
           <StatusChip status={conversation.status} />

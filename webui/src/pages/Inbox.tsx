@@ -3,8 +3,9 @@ import { useCallback, useEffect, useMemo, useRef, useState } from "react";
 import { api } from "../api/client";
 import { realtime } from "../api/realtime";
 import type { Conversation, User } from "../api/types";
-import { useQueues } from "../api/directory";
+import { useQueues, useTags } from "../api/directory";
 import { SlaChip, StatusChip } from "../components/DeskBadges";
+import { TagChips } from "../components/TagChip";
 import { VirtualList } from "../components/VirtualList";
 import { messageOf } from "../components/Field";
 import { ago, time, useT } from "../lib/i18n";
@@ -40,6 +41,7 @@ export default function Inbox({ user }: { user: User }) {
   // The URL is the source of the filters: a reload, a shared link or the back button set them.
   const filters = useMemo(() => parseFilters(urlQuery, user), [urlQuery, user]);
   const queues = useQueues();
+  const tags = useTags();
   const queued = queues?.reduce((sum, q) => sum + q.queued, 0) ?? 0;
   const now = useNow(10_000);
   const [search, setSearch] = useState(filters.q);
@@ -217,6 +219,7 @@ export default function Inbox({ user }: { user: User }) {
               >
                 <span className="conv__top">
                   <span className="conv__name">{c.contact?.display_name ?? `#${c.contact_id}`}</span>
+                  <TagChips ids={c.tag_ids ?? []} byId={tags.byId} />
                   <span className="conv__time">{time(c.last_message_at)}</span>
                 </span>
                 <span className="conv__bottom">

@@ -1,10 +1,10 @@
-// The filter bar above the conversation list: department, number and "unread only"; in *Todos*
+// The filter bar above the conversation list: department, number, tag and "unread only"; in *Todos*
 // (supervisors and admins) also the status and the assignee. The choices come from what the
 // API lets this user read: anyone lists the numbers, the departments and everyone's name (the
 // people to pick an assignee from). In *Fila* the queues above the list choose the department.
 import { type ReactNode, useEffect, useState } from "react";
 import { api } from "../api/client";
-import { useDepartments, usePeople } from "../api/directory";
+import { useDepartments, usePeople, useTags } from "../api/directory";
 import type { Channel, Department, Person, User } from "../api/types";
 import { useT } from "../lib/i18n";
 import { type Assignee, type Filters, STATUS_CHOICES, type StatusChoice, filtering } from "./inboxQuery";
@@ -50,6 +50,7 @@ export function InboxFilters({
 }) {
   const t = useT();
   const { channels, people, departments } = useChoices(me);
+  const tags = useTags().list ?? [];
   const overseeing = filters.tab === "all";
   return (
     <div className="inbox-x-filters">
@@ -109,6 +110,20 @@ export function InboxFilters({
           </option>
         ))}
       </select>
+      {(tags.length > 0 || filters.tag) && (
+        <select
+          aria-label={t("inbox.filter.tag")}
+          value={filters.tag ?? ""}
+          onChange={(e) => onChange({ tag: Number(e.target.value) || null })}
+        >
+          <option value="">{t("inbox.filter.any_tag")}</option>
+          {tags.map((tag) => (
+            <option key={tag.id} value={tag.id}>
+              {tag.name}
+            </option>
+          ))}
+        </select>
+      )}
       <button
         type="button"
         className="inbox-x-chip"
@@ -122,7 +137,7 @@ export function InboxFilters({
           type="button"
           className="ghost inbox-x-clear"
           onClick={() =>
-            onChange({ department: null, assignee: null, status: null, channel: null, unread: false })
+            onChange({ department: null, assignee: null, status: null, channel: null, tag: null, unread: false })
           }
         >
           {t("inbox.filter.clear")}

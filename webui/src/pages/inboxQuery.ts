@@ -1,4 +1,4 @@
-// The inbox's filters live in the URL query (?tab=queued&department=2&unread=1…), so a reload
+// The inbox's filters live in the URL query (?tab=queued&department=2&tag=4&unread=1…), so a reload
 // or a shared link shows the same list. The same filters decide whether a live update belongs
 // to the list, so what the API would not answer never appears by the back door.
 //
@@ -35,6 +35,7 @@ export type Filters = {
   assignee: Assignee; // only in "all"
   status: StatusChoice | null; // only in "all"
   channel: number | null;
+  tag: number | null;
   unread: boolean;
 };
 
@@ -73,6 +74,7 @@ export function parseFilters(search: string, me: User): Filters {
     assignee: !overseeing ? null : assignee === "me" || assignee === "none" ? assignee : id(assignee),
     status: overseeing ? (STATUS_CHOICES.find((x) => x.choice === status)?.choice ?? null) : null,
     channel: id(params.get("channel")),
+    tag: id(params.get("tag")),
     unread: params.get("unread") === "1",
   };
 }
@@ -86,6 +88,7 @@ export function searchOf(filters: Filters, me: User): string {
   if (filters.tab === "all" && filters.assignee !== null) params.set("assignee", String(filters.assignee));
   if (filters.tab === "all" && filters.status) params.set("status", filters.status);
   if (filters.channel) params.set("channel", String(filters.channel));
+  if (filters.tag) params.set("tag", String(filters.tag));
   if (filters.unread) params.set("unread", "1");
   const text = params.toString();
   return text ? `?${text}` : "";
@@ -113,6 +116,7 @@ export function listQuery(filters: Filters): ListQuery {
     ...(assignee === "me" || assignee === "none" ? { assignee } : {}),
     ...(typeof assignee === "number" ? { assignee_id: assignee } : {}),
     ...(filters.channel ? { channel_id: filters.channel } : {}),
+    ...(filters.tag ? { tag_id: filters.tag } : {}),
     ...(filters.unread ? { unread: true } : {}),
   };
 }
@@ -132,6 +136,7 @@ export function matches(c: Conversation, filters: Filters, me: User): boolean {
   if (statuses.length && !statuses.includes(c.status)) return false;
   if (filters.department && c.department_id !== filters.department) return false;
   if (filters.channel && c.channel_id !== filters.channel) return false;
+  if (filters.tag && !(c.tag_ids ?? []).includes(filters.tag)) return false;
   if (filters.unread && c.unread_count === 0) return false;
   const assignee = assigneeOf(filters);
   if (assignee === "me") return c.assignee_id === me.id;
@@ -143,6 +148,11 @@ export function matches(c: Conversation, filters: Filters, me: User): boolean {
 /** Whether a filter beyond the tab is set (the bar then offers to clear them). */
 export function filtering(filters: Filters): boolean {
   return Boolean(
-    filters.department || filters.assignee !== null || filters.status || filters.channel || filters.unread,
+    filters.department ||
+      filters.assignee !== null ||
+      filters.status ||
+      filters.channel ||
+      filters.tag ||
+      filters.unread,
   );
 }
