@@ -29,7 +29,7 @@ class ReactionOut(BaseModel):
 
 class PhoneOut(BaseModel):
     number: str = Field(description="To dial or copy: digits, with + when international.")
-    shown: str = Field(description="As people write it, e.g. +55 11 98888-7777.")
+    written: str = Field(description="As the card writes it.")
 
 
 class CardOut(BaseModel):
@@ -114,7 +114,8 @@ def vcard_fields(vcard: str) -> list[tuple[str, dict[str, str], str]]:
 
 
 def phone_of(value: str, wa_id: str | None = None) -> PhoneOut | None:
-    """A TEL value (``waid`` is WhatsApp's own parameter: the number's digits)."""
+    """A TEL value (``waid`` is WhatsApp's own parameter: the number's digits). The web app
+    writes an international number for people to read (webui/src/lib/phone.ts)."""
     written = value.strip()
     digits = "".join(c for c in (wa_id or "") if c.isdigit()) or "".join(
         c for c in written if c.isdigit()
@@ -122,12 +123,7 @@ def phone_of(value: str, wa_id: str | None = None) -> PhoneOut | None:
     if not digits:
         return None
     international = bool(wa_id) or written.startswith("+")
-    number = f"+{digits}" if international else digits
-    if international and digits.startswith("55") and len(digits) in (12, 13):
-        area, local = digits[2:4], digits[4:]
-        return PhoneOut(number=number, shown=f"+55 {area} {local[:-4]}-{local[-4:]}")
-    formatted = any(not (c.isdigit() or c == "+") for c in written)
-    return PhoneOut(number=number, shown=written if formatted else number)
+    return PhoneOut(number=f"+{digits}" if international else digits, written=written or digits)
 
 
 def _text(value: Any) -> str | None:

@@ -3,6 +3,7 @@
 import { type ReactNode, useEffect, useState } from "react";
 import type { Conversation, Message } from "../api/types";
 import { type Key, useT } from "../lib/i18n";
+import { formatPhone } from "../lib/phone";
 
 type Place = NonNullable<Message["location"]>;
 type Card = NonNullable<Message["contact_card"]>;
@@ -80,12 +81,15 @@ export function CardBubble({ card }: { card: Card }) {
         <p className="muted small">{t("bubble.no_phone")}</p>
       ) : (
         <ul className="kind__phones">
-          {card.phones.map((phone) => (
-            <li key={phone.number}>
-              <a href={`tel:${phone.number}`}>{phone.shown}</a>
-              <CopyNumber number={phone.number} shown={phone.shown} />
-            </li>
-          ))}
+          {card.phones.map((phone) => {
+            const shown = phone.number.startsWith("+") ? formatPhone(phone.number) : phone.written;
+            return (
+              <li key={phone.number}>
+                <a href={`tel:${phone.number}`}>{shown}</a>
+                <CopyNumber number={phone.number} shown={shown} />
+              </li>
+            );
+          })}
         </ul>
       )}
     </Kind>
