@@ -49,6 +49,7 @@ async def test_a_notification_reaches_its_person_and_nobody_who_does_not_want_it
 
 
 def test_preferences_default_to_everything_on_but_do_not_disturb() -> None:
-    assert preferences_of(None)["sla"] and not preferences_of(None)["dnd"]
+    assert preferences_of(None)["sla"]
+    assert not preferences_of(None)["dnd"]
     assert not wants({"sla": False}, "sla_breached")
     assert wants({"sla": False}, "assigned")
