@@ -84,6 +84,13 @@ EXPECTED: dict[tuple[str, str], set[str]] = {
     ("GET", "/conversations/{id}/events"): ALL,
     ("GET", "/channels/{id}/bot"): STAFF,
     ("PUT", "/channels/{id}/bot"): ADMIN,
+    ("POST", "/conversations/{id}/notes"): ALL,
+    ("GET", "/conversations/{id}/mentionable"): ALL,
+    ("GET", "/me/notifications"): ALL,
+    ("POST", "/me/notifications/{id}/read"): ALL,
+    ("POST", "/me/notifications/read"): ALL,
+    ("GET", "/me/preferences"): ALL,
+    ("PUT", "/me/preferences"): ALL,
 }
 
 

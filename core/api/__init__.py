@@ -19,7 +19,7 @@ from core.api import (
 )
 from core.api.routing import Api
 from core.desk import api as desk
-from core.desk import bot_api, departments_api, team_api
+from core.desk import bot_api, departments_api, notes, notifications_api, team_api
 
 APIS: list[Api] = [
     auth.api,
@@ -38,4 +38,6 @@ APIS: list[Api] = [
     departments_api.api,
     team_api.api,
     bot_api.api,
+    notes.api,
+    notifications_api.api,
 ]
