@@ -40,3 +40,6 @@ export type BotConfig = Schemas["BotConfig"];
 export type BotMenu = Schemas["Menu"];
 export type BotOption = Schemas["Option"];
 export type Person = Schemas["Person"];
+export type Notification = Schemas["NotificationOut"];
+export type NotificationList = Schemas["NotificationList"];
+export type Preferences = Required<Schemas["Preferences"]>;
