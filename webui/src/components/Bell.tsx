@@ -9,6 +9,7 @@ import { ago, useT } from "../lib/i18n";
 import { navigate } from "../lib/router";
 import { messageOf } from "./Field";
 import { NotificationPrefs } from "./NotificationPrefs";
+import { useDismiss } from "./useDismiss";
 
 export function Bell() {
   const t = useT();
@@ -23,23 +24,7 @@ export function Bell() {
 
   useEffect(() => followBell(), []);
 
-  useEffect(() => {
-    if (!open) return undefined;
-    const away = (event: MouseEvent) => {
-      if (!box.current?.contains(event.target as Node)) setOpen(false);
-    };
-    const key = (event: KeyboardEvent) => {
-      if (event.key !== "Escape") return;
-      setOpen(false);
-      button.current?.focus();
-    };
-    document.addEventListener("mousedown", away);
-    document.addEventListener("keydown", key);
-    return () => {
-      document.removeEventListener("mousedown", away);
-      document.removeEventListener("keydown", key);
-    };
-  }, [open]);
+  useDismiss(open, box, button, () => setOpen(false));
 
   async function act(action: () => Promise<void>) {
     setError(null);
