@@ -68,7 +68,7 @@ async def keep_wanted(db: AsyncSession, asked: list[Notification]) -> list[Notif
         )
         names = dict(named.tuples().all())
         for notification in kept:
-            name = names.get(notification.conversation_id)  # type: ignore[arg-type]
+            name = names.get(notification.conversation_id or 0)
             if name and "contact_name" not in notification.data:
                 notification.data = {**notification.data, "contact_name": name}
     return kept
