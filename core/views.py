@@ -207,7 +207,8 @@ class NotificationOut(View):
     actor_user_id: int | None = Field(description="Who did it (none for the system).")
     data: dict[str, Any] = Field(
         default_factory=dict,
-        description="What else it says (a mention: the note's `excerpt`; an SLA: `due_at`).",
+        description="What else it says: the customer's `contact_name`; a mention, the note's "
+        "`excerpt`; an SLA, `due_at`.",
     )
     created_at: datetime
     read_at: datetime | None

@@ -89,6 +89,13 @@ EXPECTED: dict[tuple[str, str], set[str]] = {
     ("PATCH", "/tags/{id}"): ADMIN,
     ("DELETE", "/tags/{id}"): ADMIN,
     ("PUT", "/conversations/{id}/tags"): ALL,
+    ("POST", "/conversations/{id}/notes"): ALL,
+    ("GET", "/conversations/{id}/mentionable"): ALL,
+    ("GET", "/me/notifications"): ALL,
+    ("POST", "/me/notifications/{id}/read"): ALL,
+    ("POST", "/me/notifications/read"): ALL,
+    ("GET", "/me/preferences"): ALL,
+    ("PUT", "/me/preferences"): ALL,
 }
 
 

@@ -19,7 +19,7 @@ from core.api import (
 )
 from core.api.routing import Api
 from core.desk import api as desk
-from core.desk import bot_api, departments_api, tags_api, team_api
+from core.desk import bot_api, departments_api, notes, notifications_api, tags_api, team_api
 
 APIS: list[Api] = [
     auth.api,
@@ -39,4 +39,6 @@ APIS: list[Api] = [
     team_api.api,
     bot_api.api,
     tags_api.api,
+    notes.api,
+    notifications_api.api,
 ]

@@ -7,7 +7,8 @@ Each move checks it is allowed from the current status (``invalid_transition`` o
 sets the columns, writes one audit line (who, why, from → to, note) and marks the conversation
 changed in the unit's change set, which turns that into notices after the commit. Moves that
 put a conversation in a queue or free an attendant ask for an assignment sweep (a durable job),
-so a queue never waits on a missed wake-up.
+so a queue never waits on a missed wake-up. Whoever a move gives a conversation to hears of it
+in their bell (core.desk.notifications), unless they took it themselves.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from enum import StrEnum
 from typing import Any
 
 from core.desk.changes import Changes
+from core.desk.notifications import ASSIGNED, MENTIONED, TRANSFERRED
 from core.storage.base import utcnow
 from core.storage.models import ActorType, ConversationStatus, EventKind
 from core.storage.rows import AuditRow, ConversationRow
@@ -39,6 +41,8 @@ SWEEP = "assign.sweep"  # key "department:<id>" or "user:<id>" (that user's depa
 RETURN = "assign.return"  # key: conversation id; back to its last attendant if they can
 AUTO_CLOSE = "auto.close"  # key: conversation id; resolved after the customer's silence
 WAKE = "snooze.wake"  # key: conversation id; a snoozed conversation is due again
+
+EXCERPT = 140  # characters of a note its mentioned colleagues read in their bell
 
 
 class Move(StrEnum):
@@ -232,6 +236,26 @@ class Machine:
         """A response target missed (core.desk.sla): a line for the reports, moving nothing."""
         self._line(conversation, EventKind.SLA_BREACHED, SYSTEM, reason).data = data
 
+    def noted(
+        self, conversation: ConversationRow, actor: Actor, text: str, mentions: list[int]
+    ) -> AuditRow:
+        """A private note for the team: a line of the history that moves nothing and that the
+        customer never gets (it is no message); each colleague it mentions hears of it. It
+        leaves the conversation as it was (not even ``updated_at``: the inbox has nothing new
+        to show)."""
+        line = self._line(conversation, EventKind.NOTE, actor, "note", touch=False)
+        line.note = text
+        line.data = {"mentions": mentions} if mentions else {}
+        excerpt = text if len(text) <= EXCERPT else text[: EXCERPT - 1].rstrip() + "…"
+        self.changes.notify(
+            mentions,
+            MENTIONED,
+            conversation.id,
+            actor_user_id=actor.user_id,
+            data={"excerpt": excerpt},
+        )
+        return line
+
     def reopen(self, conversation: ConversationRow, actor: Actor, reason: str) -> None:
         """Back to its department's queue (or the bot); its last attendant gets it back when
         they are online and have room (the ``assign.return`` job decides, at once)."""
@@ -323,6 +347,9 @@ class Machine:
             # An attendant has room again: their queues may hand them the next one.
             self.changes.enqueue(SWEEP, f"user:{freed}")
         self.changes.conversation_updated(conversation)
+        if assignee_id is not None and assignee_id != before[2]:
+            told = TRANSFERRED if kind is EventKind.TRANSFERRED else ASSIGNED
+            self.changes.notify([assignee_id], told, conversation.id, actor_user_id=actor.user_id)
         audit = self._audit(
             conversation, kind, actor, before[0], before[1], before[2], reason, note, now
         )
@@ -330,10 +357,18 @@ class Machine:
             audit.data = data
 
     def _line(
-        self, conversation: ConversationRow, kind: EventKind, actor: Actor, reason: str
+        self,
+        conversation: ConversationRow,
+        kind: EventKind,
+        actor: Actor,
+        reason: str,
+        *,
+        touch: bool = True,
     ) -> AuditRow:
-        """A line of the conversation's history that moves nothing (a rating, a new snooze)."""
-        self.changes.conversation_updated(conversation)
+        """A line of the conversation's history that moves nothing (a rating, a new snooze,
+        a note); ``touch``: the conversation counts as changed."""
+        if touch:
+            self.changes.conversation_updated(conversation)
         return self._audit(
             conversation,
             kind,

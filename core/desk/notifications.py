@@ -10,10 +10,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from core.storage.models import Notification, User
+from core.storage.models import Contact, Conversation, Notification, User
 
 # What the bell says.
 ASSIGNED = "assigned"  # a conversation was given to you
@@ -49,7 +49,8 @@ def wants(stored: dict[str, Any] | None, kind: str) -> bool:
 
 
 async def keep_wanted(db: AsyncSession, asked: list[Notification]) -> list[Notification]:
-    """Of the notifications a unit asked for, those their (active) recipients want."""
+    """Of the notifications a unit asked for, those their (active) recipients want, each with
+    the name of the conversation's customer (``contact_name``: what the bell says)."""
     ids = {n.user_id for n in asked}
     if not ids:
         return []
@@ -57,4 +58,17 @@ async def keep_wanted(db: AsyncSession, asked: list[Notification]) -> list[Notif
         select(User.id, User.preferences).where(User.id.in_(ids), User.is_active.is_(True))
     )
     preferences = {user_id: stored for user_id, stored in rows}
-    return [n for n in asked if n.user_id in preferences and wants(preferences[n.user_id], n.kind)]
+    kept = [n for n in asked if n.user_id in preferences and wants(preferences[n.user_id], n.kind)]
+    conversations = {n.conversation_id for n in kept if n.conversation_id is not None}
+    if conversations:
+        named = await db.execute(
+            select(Conversation.id, func.coalesce(Contact.name, Contact.push_name, Contact.phone))
+            .join(Contact, Contact.id == Conversation.contact_id)
+            .where(Conversation.id.in_(conversations))
+        )
+        names = dict(named.tuples().all())
+        for notification in kept:
+            name = names.get(notification.conversation_id or 0)
+            if name and "contact_name" not in notification.data:
+                notification.data = {**notification.data, "contact_name": name}
+    return kept

@@ -5,6 +5,7 @@ import { api, hasRefreshToken, onSignedOut, refresh, signOut } from "./api/clien
 import { forgetDirectory, refreshDirectory } from "./api/directory";
 import { realtime } from "./api/realtime";
 import type { User } from "./api/types";
+import { Bell } from "./components/Bell";
 import { UserMenu } from "./components/UserMenu";
 import { currentLocale, setLocale, useT } from "./lib/i18n";
 import { navigate, usePath } from "./lib/router";
@@ -193,6 +194,7 @@ function Shell({ user, onLogout }: { user: User; onLogout: () => void }) {
           {user.role === "admin" && link("/monitoring", t("monitoring.nav"))}
         </nav>
         <span className="spacer" />
+        <Bell />
         <UserMenu user={user} />
         <button
           type="button"

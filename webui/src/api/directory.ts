@@ -1,7 +1,8 @@
 // What the desk's pages name and count: the departments, the team (people with their status
 // and load), everyone's name (people outside one's departments too: who claimed or transferred
-// a conversation before it reached you), the queues and the tags. Each is loaded once per tab and shared
-// by the pages showing it; a name nobody knows yet has the people read again, once.
+// a conversation before it reached you), the queues and the tags. Each is loaded once per tab and
+// shared by the pages showing it (a Shared store, which the bell uses too); a name nobody knows
+// yet has the people read again, once.
 // While some page follows it, the team's statuses follow the "presence" topic and its load
 // (like the queues) is read again a moment after a conversation changes hands.
 import { useEffect, useSyncExternalStore } from "react";
@@ -12,7 +13,7 @@ import type { Department, Member, Person, Presence, Queue, Tag } from "./types";
 // A burst of inbox notices (a sweep hands out several) becomes one request.
 const RELOAD_AFTER_MS = 400;
 
-class Shared<T> {
+export class Shared<T> {
   private value: T | null = null;
   private readonly listeners = new Set<() => void>();
   private loading: Promise<void> | null = null;

@@ -44,3 +44,6 @@ export type Tag = Schemas["TagOut"];
 export type Contact = Schemas["ContactOut"];
 export type AssistOut = Schemas["AssistOut"];
 export type ContactProposal = Schemas["ContactProposal"];
+export type Notification = Schemas["NotificationOut"];
+export type NotificationList = Schemas["NotificationList"];
+export type Preferences = Required<Schemas["Preferences"]>;

@@ -9,6 +9,7 @@ import { useT } from "../lib/i18n";
 import { ChangePassword } from "./ChangePassword";
 import { PresenceDot } from "./DeskBadges";
 import { messageOf } from "./Field";
+import { useDismiss } from "./useDismiss";
 
 const CHOICES: { status: "online" | "away"; label: "presence.online" | "presence.away" }[] = [
   { status: "online", label: "presence.online" },
@@ -37,32 +38,18 @@ export function UserMenu({ user }: { user: User }) {
   }
 
   useEffect(() => {
-    if (!open) return undefined;
-    box.current?.querySelector<HTMLElement>('[role^="menuitem"]')?.focus();
-    const away = (event: MouseEvent) => {
-      if (!box.current?.contains(event.target as Node)) setOpen(false);
-    };
-    const key = (event: KeyboardEvent) => {
-      if (event.key === "Escape") {
-        setOpen(false);
-        button.current?.focus();
-      } else if (event.key === "ArrowDown" || event.key === "ArrowUp") {
-        // Arrows move between the menu's items, as in any menu.
-        const items = [...(box.current?.querySelectorAll<HTMLElement>('[role^="menuitem"]') ?? [])];
-        if (items.length === 0) return;
-        event.preventDefault();
-        const at = items.indexOf(document.activeElement as HTMLElement);
-        const step = event.key === "ArrowDown" ? 1 : -1;
-        items[(at + step + items.length) % items.length]?.focus();
-      }
-    };
-    document.addEventListener("mousedown", away);
-    document.addEventListener("keydown", key);
-    return () => {
-      document.removeEventListener("mousedown", away);
-      document.removeEventListener("keydown", key);
-    };
+    if (open) box.current?.querySelector<HTMLElement>('[role^="menuitem"]')?.focus();
   }, [open]);
+  useDismiss(open, box, button, () => setOpen(false), (event) => {
+    if (event.key !== "ArrowDown" && event.key !== "ArrowUp") return;
+    // Arrows move between the menu's items, as in any menu.
+    const items = [...(box.current?.querySelectorAll<HTMLElement>('[role^="menuitem"]') ?? [])];
+    if (items.length === 0) return;
+    event.preventDefault();
+    const at = items.indexOf(document.activeElement as HTMLElement);
+    const step = event.key === "ArrowDown" ? 1 : -1;
+    items[(at + step + items.length) % items.length]?.focus();
+  });
 
   useEffect(() => {
     if (!notice) return undefined;

@@ -15,6 +15,7 @@ import { Composer } from "./Composer";
 import { ContactPanel } from "./ContactPanel";
 import { Copilot } from "./Copilot";
 import { visible } from "./inboxQuery";
+import { NoteCard } from "./NoteCard";
 import { interleave, lineOf, mergeEvents, transferNote } from "./timeline";
 import { useSuggestion } from "./useSuggestion";
 
@@ -253,6 +254,14 @@ export function Chat({ id, user, onBack }: { id: number; user: User; onBack: () 
           {items.map((item, index) => {
             const previous = items[index - 1];
             const day = (!previous || dayOf(previous.at) !== dayOf(item.at)) && <DaySeparator iso={item.at} />;
+            if (item.kind === "event" && item.event.kind === "note") {
+              return (
+                <div key={`e${item.event.id}`} className="messages__item">
+                  {day}
+                  <NoteCard event={item.event} names={names} />
+                </div>
+              );
+            }
             if (item.kind === "event") {
               const line = lineOf(item.event, names);
               if (!line) return null;
@@ -320,6 +329,10 @@ export function Chat({ id, user, onBack }: { id: number; user: User; onBack: () 
             copilot.sent(message.body);
             stick.current = true;
             setMessages((current) => merge(current, [message]));
+          }}
+          onNoted={(line) => {
+            stick.current = true;
+            setEvents((current) => mergeEvents(current, [line]));
           }}
         />
       )}

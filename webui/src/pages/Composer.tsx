@@ -1,13 +1,17 @@
 // The composer: Enter sends, Shift+Enter adds a line; a file can go along (its upload shows how
 // far it got and can be cancelled); "/" brings the quick replies; the customer sees "typing…"
-// while the attendant writes.
+// while the attendant writes. In "Nota privada" mode it writes a note for the team instead (the
+// notes API, never the messages one: no file, no typing shown to the customer), and "@" brings
+// the colleagues to mention.
 import { type KeyboardEvent, useEffect, useId, useLayoutEffect, useRef, useState } from "react";
 import { api, upload } from "../api/client";
-import type { Media, Message, QuickReply } from "../api/types";
+import type { Audit, Media, Message, QuickReply } from "../api/types";
 import { messageOf } from "../components/Field";
 import { useT } from "../lib/i18n";
 import { EmojiPicker } from "./EmojiPicker";
-import { QuickPicker, filled, slashAt, useQuickReplies } from "./QuickPicker";
+import { mentionAt, stillMentioned, useMentionable } from "./mentions";
+import { Lock } from "./NoteCard";
+import { PickerList, QuickPicker, filled, slashAt, useQuickReplies } from "./QuickPicker";
 
 const TYPING_EVERY_MS = 5000;
 
@@ -15,6 +19,7 @@ type Props = {
   conversationId: number;
   draft: { text: string; n: number } | null;
   onSent: (m: Message) => void;
+  onNoted: (line: Audit) => void;
   customer: string | null | undefined; // {nome} in quick replies
   attendant: string; // {atendente}
 };
@@ -23,12 +28,16 @@ function clientId(): string {
   return crypto.randomUUID().replace(/-/g, "");
 }
 
-export function Composer({ conversationId, draft, onSent, customer, attendant }: Props) {
+export function Composer({ conversationId, draft, onSent, onNoted, customer, attendant }: Props) {
   const t = useT();
   const [text, setText] = useState("");
-  const [slash, setSlash] = useState<{ start: number; query: string } | null>(null);
+  const [note, setNote] = useState(false); // a private note, not a reply
+  const [slash, setSlash] = useState<{ start: number; query: string } | null>(null); // or "@"
   const [active, setActive] = useState(0);
-  const options = useQuickReplies(slash?.query ?? null);
+  const replies = useQuickReplies(!note ? (slash?.query ?? null) : null);
+  const people = useMentionable(conversationId, note ? (slash?.query ?? null) : null);
+  const options = note ? people : replies;
+  const picked = useRef(new Map<number, string>()); // colleagues mentioned: id → name
   const listId = useId();
   const [file, setFile] = useState<File | null>(null);
   const [busy, setBusy] = useState(false);
@@ -45,10 +54,18 @@ export function Composer({ conversationId, draft, onSent, customer, attendant }:
   // "Use" in the copilot panel puts the suggestion here, for editing before sending.
   useEffect(() => {
     if (!draft) return;
+    setNote(false); // a draft is a reply to the customer
     setText(draft.text);
     setSlash(null);
     box.current?.focus();
   }, [draft]);
+
+  function switchTo(toNote: boolean) {
+    setNote(toNote);
+    setSlash(null);
+    if (toNote) setFile(null);
+    box.current?.focus();
+  }
 
   // After an emoji went in, the caret stands right after it, in the focused box.
   useLayoutEffect(() => {
@@ -68,9 +85,20 @@ export function Composer({ conversationId, draft, onSent, customer, attendant }:
 
   /** The "/word" typed gives way to the quick reply, placeholders filled. */
   function pick(reply: QuickReply) {
+    put(filled(reply.text, customer, attendant));
+  }
+
+  /** The "@name" typed gives way to the colleague's whole name. */
+  function pickAt(index: number) {
+    const person = people[index];
+    if (!person) return;
+    picked.current.set(person.id, person.name);
+    put(`@${person.name} `);
+  }
+
+  function put(said: string) {
     if (!slash) return;
     const end = box.current?.selectionStart ?? text.length;
-    const said = filled(reply.text, customer, attendant);
     caret.current = slash.start + said.length;
     setSlash(null);
     onChange(text.slice(0, slash.start) + said + text.slice(end));
@@ -89,6 +117,19 @@ export function Composer({ conversationId, draft, onSent, customer, attendant }:
     setBusy(true);
     setError(null);
     try {
+      if (note) {
+        const mentions = stillMentioned(body, picked.current);
+        onNoted(
+          await api("post", "/api/v1/conversations/{id}/notes", {
+            params: { id: conversationId },
+            body: { text: body, mentions },
+          }),
+        );
+        setText("");
+        setSlash(null);
+        picked.current.clear();
+        return;
+      }
       let media: Media | null = null;
       if (file) {
         media = await uploaded(file);
@@ -138,10 +179,11 @@ export function Composer({ conversationId, draft, onSent, customer, attendant }:
         setActive((active + step) % options.length);
         return;
       }
-      const chosen = options[Math.min(active, options.length - 1)];
-      if ((event.key === "Enter" || event.key === "Tab") && !event.shiftKey && chosen) {
+      const at = Math.min(active, options.length - 1);
+      if ((event.key === "Enter" || event.key === "Tab") && !event.shiftKey) {
         event.preventDefault();
-        pick(chosen);
+        if (note) pickAt(at);
+        else if (replies[at]) pick(replies[at]);
         return;
       }
     }
@@ -158,9 +200,10 @@ export function Composer({ conversationId, draft, onSent, customer, attendant }:
 
   function onChange(value: string, caretAt?: number) {
     setText(value);
-    const found = caretAt === undefined ? null : slashAt(value, caretAt);
+    const found = caretAt === undefined ? null : (note ? mentionAt : slashAt)(value, caretAt);
     if (found?.query !== slash?.query) setActive(0);
     setSlash(found);
+    if (note) return; // the customer sees no "typing…" for a note
     const now = Date.now();
     if (value && now - lastTyping.current > TYPING_EVERY_MS) {
       lastTyping.current = now;
@@ -170,18 +213,37 @@ export function Composer({ conversationId, draft, onSent, customer, attendant }:
 
   return (
     <form
-      className="composer"
+      className={note ? "composer composer--note" : "composer"}
+      data-testid="composer"
       onSubmit={(e) => {
         e.preventDefault();
         void send();
       }}
     >
+      <div className="composer__modes" role="group" aria-label={t("note.modes")}>
+        <button type="button" className="ghost small" aria-pressed={!note} onClick={() => switchTo(false)}>
+          {t("note.mode_reply")}
+        </button>
+        <button type="button" className="ghost small" aria-pressed={note} onClick={() => switchTo(true)}>
+          <Lock /> {t("note.mode_note")}
+        </button>
+      </div>
       {error && (
         <p className="error small" role="alert">
           {error}
         </p>
       )}
-      {slash && <QuickPicker id={listId} options={options} active={active} onPick={pick} />}
+      {slash && !note && <QuickPicker id={listId} options={replies} active={active} onPick={pick} />}
+      {slash && note && (people.length > 0 || !slash.query.includes(" ")) && (
+        <PickerList
+          id={listId}
+          label={t("note.mention_label")}
+          empty={t("note.mention_none")}
+          options={people.map((p) => ({ id: p.id, label: `@${p.name}` }))}
+          active={active}
+          onPick={pickAt}
+        />
+      )}
       {file && (
         <div className="composer__file">
           <Paperclip /> {file.name}
@@ -204,15 +266,21 @@ export function Composer({ conversationId, draft, onSent, customer, attendant }:
         </div>
       )}
       <div className="composer__row">
-        <button
-          type="button"
-          className="icon"
-          aria-label={t("composer.attach")}
-          title={t("composer.attach")}
-          onClick={() => picker.current?.click()}
-        >
-          <Paperclip />
-        </button>
+        {note ? (
+          <span className="composer__lock" aria-hidden="true">
+            <Lock />
+          </span>
+        ) : (
+          <button
+            type="button"
+            className="icon"
+            aria-label={t("composer.attach")}
+            title={t("composer.attach")}
+            onClick={() => picker.current?.click()}
+          >
+            <Paperclip />
+          </button>
+        )}
         <EmojiPicker onPick={insert} />
         <input
           ref={picker}
@@ -226,9 +294,9 @@ export function Composer({ conversationId, draft, onSent, customer, attendant }:
         <textarea
           ref={box}
           rows={1}
-          aria-label={t("composer.label")}
-          title={t("composer.hint")}
-          placeholder={t("composer.label")}
+          aria-label={note ? t("note.placeholder") : t("composer.label")}
+          title={note ? t("note.hint") : t("composer.hint")}
+          placeholder={note ? t("note.placeholder") : t("composer.label")}
           value={text}
           aria-autocomplete="list"
           aria-controls={slash ? listId : undefined}
@@ -238,7 +306,7 @@ export function Composer({ conversationId, draft, onSent, customer, attendant }:
           onBlur={() => lastTyping.current && typing("paused")}
         />
         <button type="submit" className="primary" disabled={busy || (!text.trim() && !file)}>
-          {t("composer.send")}
+          {note ? t("note.send") : t("composer.send")}
         </button>
       </div>
     </form>

@@ -49,7 +49,7 @@ export default function Inbox({ user }: { user: User }) {
   const shown = useRef<Conversation[]>([]);
   shown.current = items;
   const alerts = useAlertsSetting();
-  useInboxAlerts(alerts.on, openId, shown);
+  useInboxAlerts(alerts.on, openId, shown, user);
   const [cursor, setCursor] = useState<string | null | undefined>(undefined);
   const [loading, setLoading] = useState(false);
   const [error, setError] = useState<string | null>(null);

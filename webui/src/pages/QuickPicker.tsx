@@ -1,7 +1,8 @@
 // The composer's quick replies: typing "/" (at the start or after a space) opens a list of the
 // team's quick replies, narrowed by what follows — the shortcut first, then words of the text.
 // ↑/↓ choose, Enter or Tab insert, Esc closes; the text goes in with {nome} and {atendente}
-// filled (the customer's and the attendant's first names).
+// filled (the customer's and the attendant's first names). The list itself (PickerList) also
+// shows the colleagues a note can mention.
 import { useEffect, useState } from "react";
 import { api } from "../api/client";
 import type { QuickReply } from "../api/types";
@@ -20,14 +21,21 @@ function quickReplies(): Promise<QuickReply[]> {
   return loaded;
 }
 
+export type Token = { start: number; query: string };
+
 /** The "/word" being typed right before the caret, or null. */
-export function slashAt(text: string, caret: number): { start: number; query: string } | null {
-  const query = /(?:^|\s)\/([\p{L}\p{N}_-]*)$/u.exec(text.slice(0, caret))?.[1];
+export function slashAt(text: string, caret: number): Token | null {
+  return tokenAt(text, caret, /(?:^|\s)\/([\p{L}\p{N}_-]*)$/u);
+}
+
+/** What ``pattern`` (a mark and its group, anchored at the caret) finds before the caret. */
+export function tokenAt(text: string, caret: number, pattern: RegExp): Token | null {
+  const query = pattern.exec(text.slice(0, caret))?.[1];
   if (query === undefined) return null;
   return { start: caret - query.length - 1, query };
 }
 
-function fold(text: string): string {
+export function fold(text: string): string {
   return text.normalize("NFD").replace(/\p{M}/gu, "").toLowerCase();
 }
 
@@ -61,36 +69,64 @@ export function useQuickReplies(query: string | null): QuickReply[] {
   return query === null || all === null ? [] : matching(all, query);
 }
 
-type Props = { id: string; options: QuickReply[]; active: number; onPick: (reply: QuickReply) => void };
+export type Choice = { id: number; label: string; detail?: string };
 
-export function QuickPicker({ id, options, active, onPick }: Props) {
-  const t = useT();
+type ListProps = {
+  id: string;
+  label: string;
+  empty: string;
+  options: Choice[];
+  active: number;
+  onPick: (index: number) => void;
+};
+
+/** A list of choices under the composer's caret (quick replies, colleagues to mention). */
+export function PickerList({ id, label, empty, options, active, onPick }: ListProps) {
   if (options.length === 0) {
     return (
       <p className="quick-picker quick-picker--empty muted small" role="status">
-        {t("composer.quick_none")}
+        {empty}
       </p>
     );
   }
   return (
-    <ul className="quick-picker" id={id} role="listbox" aria-label={t("composer.quick_label")}>
-      {options.map((reply, index) => (
+    <ul className="quick-picker" id={id} role="listbox" aria-label={label}>
+      {options.map((option, index) => (
         <li
-          key={reply.id}
-          id={`${id}-${reply.id}`}
+          key={option.id}
+          id={`${id}-${option.id}`}
           role="option"
           aria-selected={index === active}
           className={index === active ? "quick-picker__item is-active" : "quick-picker__item"}
           // mousedown, not click: the textarea keeps its focus and caret
           onMouseDown={(event) => {
             event.preventDefault();
-            onPick(reply);
+            onPick(index);
           }}
         >
-          <span className="quick-picker__shortcut">/{reply.shortcut}</span>
-          <span className="quick-picker__text">{reply.text}</span>
+          <span className="quick-picker__shortcut">{option.label}</span>
+          {option.detail && <span className="quick-picker__text">{option.detail}</span>}
         </li>
       ))}
     </ul>
+  );
+}
+
+type Props = { id: string; options: QuickReply[]; active: number; onPick: (reply: QuickReply) => void };
+
+export function QuickPicker({ id, options, active, onPick }: Props) {
+  const t = useT();
+  return (
+    <PickerList
+      id={id}
+      label={t("composer.quick_label")}
+      empty={t("composer.quick_none")}
+      options={options.map((reply) => ({ id: reply.id, label: `/${reply.shortcut}`, detail: reply.text }))}
+      active={active}
+      onPick={(index) => {
+        const reply = options[index];
+        if (reply) onPick(reply);
+      }}
+    />
   );
 }

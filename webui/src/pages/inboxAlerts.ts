@@ -1,48 +1,33 @@
 // Sound and desktop notification for a customer's new message, off by default and remembered
-// per browser. A conversation's notice says how many messages wait unread; a count that grows
-// means the customer wrote (the attendant's own replies never raise it). Nothing is said for
-// the conversation on screen, unless the tab is hidden.
+// per browser, and for a new conversation in one of the user's queues (their "queued"
+// preference); how (desktop, sound, never in do-not-disturb) follows their preferences.
+// A conversation's notice says how many messages wait unread; a count that grows means the
+// customer wrote (the attendant's own replies never raise it). Nothing is said for the
+// conversation on screen, unless the tab is hidden.
 import { type RefObject, useCallback, useEffect, useRef, useState } from "react";
+import { attention } from "../api/notifications";
 import { realtime } from "../api/realtime";
-import type { Conversation } from "../api/types";
+import type { Conversation, User } from "../api/types";
+import { askDesktop, desktopAllowed, unlockSound } from "../lib/alerts";
 import { translate } from "../lib/i18n";
-import { navigate } from "../lib/router";
 
 const SETTING_KEY = "zapdesk.inbox.alerts";
 // A conversation never seen in this tab counts as new only if its last message is this fresh.
 const FRESH_MS = 30_000;
+// A conversation is new in a queue when the change that announced it put it there: it has
+// waited no longer than that change is old.
+const JUST_QUEUED_MS = 2000;
 
-let audio: AudioContext | null = null;
-
-/** A short two-note chime, synthesized (no audio file to load). */
-function chime(): void {
-  if (!audio || audio.state !== "running") return;
-  const start = audio.currentTime;
-  const tone = audio.createOscillator();
-  const volume = audio.createGain();
-  tone.type = "sine";
-  tone.frequency.setValueAtTime(880, start);
-  tone.frequency.setValueAtTime(1320, start + 0.1);
-  volume.gain.setValueAtTime(0.0001, start);
-  volume.gain.exponentialRampToValueAtTime(0.15, start + 0.02);
-  volume.gain.exponentialRampToValueAtTime(0.0001, start + 0.3);
-  tone.connect(volume).connect(audio.destination);
-  tone.start(start);
-  tone.stop(start + 0.32);
+function nameOf(c: Conversation): string {
+  return c.contact?.display_name ?? `#${c.contact_id}`;
 }
 
-function notifyDesktop(c: Conversation): void {
-  if (!("Notification" in window) || Notification.permission !== "granted") return;
-  const who = c.contact?.display_name ?? `#${c.contact_id}`;
-  const note = new Notification(translate("inbox.alerts.title", { name: who }), {
-    body: c.last_message_preview,
-    tag: `conversation-${c.id}`,
-  });
-  note.onclick = () => {
-    window.focus();
-    navigate(`/inbox/${c.id}${location.search}`);
-    note.close();
-  };
+/** Whether the change a notice tells of put the conversation in one of the user's queues:
+ * queued in a department of theirs, waiting since that change. */
+function justQueued(c: Conversation, user: User): boolean {
+  if (c.status !== "queued" || c.assignee_id !== null || c.department_id === null) return false;
+  if (!user.department_ids?.includes(c.department_id) || !c.waiting_since) return false;
+  return Date.parse(c.updated_at) - Date.parse(c.waiting_since) <= JUST_QUEUED_MS;
 }
 
 /** The setting: on or off, and the switch (which asks for the permission when turned on). */
@@ -54,38 +39,26 @@ export function useAlertsSetting(): { on: boolean; blocked: boolean; toggle: () 
     setOn(next);
     localStorage.setItem(SETTING_KEY, next ? "on" : "off");
     if (!next) return;
-    // Created on the click: browsers let a page play sound after a gesture only.
-    audio ??= new AudioContext();
-    void audio.resume();
-    if (!("Notification" in window)) {
-      setBlocked(true);
-      return;
-    }
-    void Promise.resolve(
-      Notification.permission === "default" ? Notification.requestPermission() : Notification.permission,
-    ).then((permission) => setBlocked(permission !== "granted"));
+    // On the click: browsers let a page play sound after a gesture only.
+    unlockSound();
+    void askDesktop().then((granted) => setBlocked(!granted));
   }, [on]);
   useEffect(() => {
-    if (!on) return;
-    if ("Notification" in window) setBlocked(Notification.permission !== "granted");
-    // Turned on in an earlier visit: the sound can start at the first click on the page.
-    const unlock = () => {
-      audio ??= new AudioContext();
-      void audio.resume();
-    };
-    document.addEventListener("pointerdown", unlock, { once: true });
-    return () => document.removeEventListener("pointerdown", unlock);
+    if (on) setBlocked(!desktopAllowed());
   }, [on]);
   return { on, blocked, toggle };
 }
 
-/** Listens to the inbox and alerts on a customer's new message while the setting is on. */
+/** Listens to the inbox and alerts on a customer's new message while the setting is on, and
+ * on a new conversation in one of the user's queues as their preferences say ("queued"). */
 export function useInboxAlerts(
   on: boolean,
   openId: number | null,
   shown: RefObject<Conversation[]>,
+  user: User,
 ): void {
   const unread = useRef(new Map<number, number>());
+  const queued = useRef(new Set<string>()); // told already: conversation and since when
   const open = useRef(openId);
   open.current = openId;
   useEffect(
@@ -95,13 +68,21 @@ export function useInboxAlerts(
         if (typeof c.id !== "number" || typeof c.unread_count !== "number") return;
         const before = unread.current.get(c.id) ?? shown.current?.find((x) => x.id === c.id)?.unread_count;
         unread.current.set(c.id, c.unread_count);
+        const since = `${c.id}:${c.waiting_since}`;
+        if (justQueued(c, user) && !queued.current.has(since)) {
+          queued.current.add(since);
+          const path = `/inbox/${c.id}`;
+          const title = translate("bell.queued", { name: nameOf(c) });
+          if (attention(title, c.last_message_preview, `conversation-${c.id}`, path, "queued")) return;
+        }
         const fresh = notice.type === "conversation.created" || Date.now() - Date.parse(c.last_message_at) < FRESH_MS;
         const grew = before === undefined ? c.unread_count > 0 && fresh : c.unread_count > before;
         if (!on || !grew) return;
         if (c.id === open.current && document.visibilityState === "visible") return;
-        notifyDesktop(c);
-        chime();
+        const title = translate("inbox.alerts.title", { name: nameOf(c) });
+        const path = `/inbox/${c.id}${location.search}`;
+        attention(title, c.last_message_preview, `conversation-${c.id}`, path);
       }),
-    [on, shown],
+    [on, shown, user],
   );
 }
