@@ -89,6 +89,13 @@ async def test_slash_picks_a_quick_reply_with_the_customer_s_name(
         return expected in await from_business(product)
 
     assert await eventually(customer_got)
+    # A quick reply written after the page opened is offered the next time the picker opens.
+    status, body = await admin_call(
+        product, "POST", "/quick-replies", {"shortcut": "troca", "text": "Trocas em 7 dias."}
+    )
+    assert status == 201, body
+    await composer.press_sequentially("/tro")
+    await picker.get_by_role("option").filter(has_text="/troca").wait_for()
 
 
 async def test_snoozed_it_waits_pending_and_the_customer_s_answer_brings_it_back(

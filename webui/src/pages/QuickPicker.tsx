@@ -9,16 +9,14 @@ import type { QuickReply } from "../api/types";
 import { useT } from "../lib/i18n";
 
 const MAX_SHOWN = 8;
-let loaded: Promise<QuickReply[]> | null = null; // read once per page, when first asked
+// The list as last read (shared by the page's composers); read again each time a picker opens,
+// so a quick reply written meanwhile on the Knowledge page is there.
+let known: QuickReply[] | null = null;
 
 function quickReplies(): Promise<QuickReply[]> {
-  loaded ??= api("get", "/api/v1/quick-replies")
-    .then((list) => list.items)
-    .catch(() => {
-      loaded = null; // try again next time
-      return [];
-    });
-  return loaded;
+  return api("get", "/api/v1/quick-replies")
+    .then((list) => (known = list.items))
+    .catch(() => known ?? []);
 }
 
 export type Token = { start: number; query: string };
@@ -57,15 +55,16 @@ export function matching(replies: QuickReply[], query: string): QuickReply[] {
 
 /** The quick replies for ``query`` (null while the picker is closed). */
 export function useQuickReplies(query: string | null): QuickReply[] {
-  const [all, setAll] = useState<QuickReply[] | null>(null);
+  const open = query !== null;
+  const [all, setAll] = useState<QuickReply[] | null>(known);
   useEffect(() => {
-    if (query === null || all !== null) return;
+    if (!open) return undefined;
     let stopped = false;
     void quickReplies().then((list) => !stopped && setAll(list));
     return () => {
       stopped = true;
     };
-  }, [query, all]);
+  }, [open]);
   return query === null || all === null ? [] : matching(all, query);
 }
 
