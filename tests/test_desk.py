@@ -190,7 +190,9 @@ async def test_a_transfer_moves_it_to_the_other_queue_with_a_note_and_a_word_to_
     # Bruno sees it now, with the note on the transfer line; Ana no longer does.
     status, events = await call(desk, bruno, "GET", f"/conversations/{conversation_id}/events")
     assert status == 200
-    last = events["items"][-1]
+    # (After it, the line that records her message as the answer the customer waited for.)
+    assert [e["kind"] for e in events["items"][-2:]] == ["transferred", "responded"]
+    last = events["items"][-2]
     assert (last["kind"], last["actor_user_id"], last["note"]) == (
         "transferred",
         ana.id,

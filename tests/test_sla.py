@@ -37,6 +37,11 @@ def test_business_hours_stretch_a_deadline_over_nights_weekends_and_holidays() -
         "2026-12-09T08:10:00-03:00"
     )
     assert sla.due_after(Department(hours={}, timezone=SP, holidays=[]), since, 60) is None
+    # The time between two moments, counted the same way (what the reports' toggle shows).
+    tuesday = at("2026-12-08T08:01:00-03:00")
+    assert sla.open_seconds(office, since, tuesday) == 120
+    assert sla.open_seconds(always, since, tuesday) == 3 * 86_400 + 14 * 3600 + 120
+    assert sla.open_seconds(None, tuesday, since) == 0
 
 
 async def _targets(desk: Desk, admin: Any, first_s: int, next_s: int) -> None:
@@ -81,9 +86,22 @@ async def test_the_first_answer_s_clock_runs_from_the_queue_and_stops_at_the_ans
     assert status in (200, 201, 202)
     shown = await _shown(desk, admin, conversation_id)
     assert (shown["sla_due_at"], shown["sla_state"], shown["sla_kind"]) == (None, None, "next")
-    # No next target: the customer's next message starts no clock.
+    # No next target: the customer's next message starts no clock, but the answer to it is
+    # still recorded (the reports' response times).
     await post(desk, received("S2", "Obrigada", peer=maria(), at=datetime.now(UTC)))
     assert (await _shown(desk, admin, conversation_id))["sla_due_at"] is None
+    status, _ = await call(desk, admin, "POST", path, {"text": "Por nada!"})
+    assert status in (200, 201, 202)
+    answers = await _answers(desk, conversation_id)
+    assert [(a.data["kind"], a.data["target_s"], a.data["met"]) for a in answers] == [
+        ("first", 60, True),
+        ("next", 0, None),
+    ]
+    assert {a.actor_user_id for a in answers} == {admin.id}
+    assert all(0 <= a.data["waited_s"] == a.data["business_s"] < 60 for a in answers)
+    # Answering again while nobody waits records nothing more.
+    status, _ = await call(desk, admin, "POST", path, {"text": "Até mais!"})
+    assert len(await _answers(desk, conversation_id)) == 2
 
 
 async def test_a_missed_next_answer_is_recorded_and_told_once(desk: Desk) -> None:
@@ -127,6 +145,9 @@ async def test_a_missed_next_answer_is_recorded_and_told_once(desk: Desk) -> Non
     assert status in (200, 201, 202)
     shown = await _shown(desk, ana, conversation_id)
     assert (shown["sla_due_at"], shown["sla_state"]) == (None, None)
+    answers = await _answers(desk, conversation_id)
+    assert [(a.data["kind"], a.data["met"]) for a in answers] == [("first", None), ("next", False)]
+    assert answers[-1].data["waited_s"] >= 2
 
 
 async def test_at_risk_is_told_once_to_whoever_holds_it(desk: Desk) -> None:
@@ -153,6 +174,10 @@ async def test_at_risk_is_told_once_to_whoever_holds_it(desk: Desk) -> None:
     await look()  # a job run twice tells nobody twice
     assert await _bells(desk) == [(ana.id, "sla_at_risk")]
     assert (await _shown(desk, ana, conversation_id))["sla_state"] == "at_risk"
+
+
+async def _answers(desk: Desk, conversation_id: int) -> list[Any]:
+    return [e for e in await audit(desk, conversation_id) if e.kind is EventKind.RESPONDED]
 
 
 async def _check(db: Any, changes: Any, conversation_id: int) -> None:

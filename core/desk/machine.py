@@ -236,6 +236,10 @@ class Machine:
         """A response target missed (core.desk.sla): a line for the reports, moving nothing."""
         self._line(conversation, EventKind.SLA_BREACHED, SYSTEM, reason).data = data
 
+    def responded(self, conversation: ConversationRow, actor: Actor, data: dict[str, Any]) -> None:
+        """A waiting customer answered (core.desk.sla): how long it took, for the reports."""
+        self._line(conversation, EventKind.RESPONDED, actor, f"{data['kind']} response").data = data
+
     def noted(
         self, conversation: ConversationRow, actor: Actor, text: str, mentions: list[int]
     ) -> AuditRow:

@@ -21,6 +21,7 @@ breached) is on the conversation, so a restart or a job run twice never tells an
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -30,7 +31,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.desk.changes import Changes
 from core.desk.departments import DAYS, clock
-from core.desk.machine import BOT, ENDED, Machine
+from core.desk.machine import BOT, ENDED, SYSTEM, Actor, Machine
 from core.desk.notifications import SLA_AT_RISK, SLA_BREACHED
 from core.storage.base import utcnow
 from core.storage.models import ActorType, Department, Direction, Role, User, department_members
@@ -59,14 +60,14 @@ async def settle(db: AsyncSession, changes: Changes) -> None:
     if not touched:
         return
     waiting: set[int] = set()  # conversations whose customer starts waiting now
-    answered: set[int] = set()
+    answered: dict[int, int | None] = {}  # conversation → who answered (a user, or the phone)
     for message in changes.messages_created:
         if message.conversation_id not in touched:
             continue
         if message.direction is Direction.INBOUND:
             waiting.add(message.conversation_id)
         elif message.author_type is not ActorType.BOT:  # an attendant, or the phone itself
-            answered.add(message.conversation_id)
+            answered.setdefault(message.conversation_id, message.author_user_id)
     for audit in changes.audits:
         came_from, went_to = audit.row.from_status, audit.row.to_status
         reached_people = came_from in (None, BOT, *ENDED) and went_to not in (BOT, *ENDED)
@@ -76,52 +77,87 @@ async def settle(db: AsyncSession, changes: Changes) -> None:
     # From when the message reached us (not when the phone says it was written: a backlog
     # delivered late must not be late already).
     now = utcnow()
-    starting: list[tuple[ConversationRow, datetime]] = []
+    starting: list[ConversationRow] = []
+    responses: list[tuple[ConversationRow, int | None, str]] = []
     for conversation_id, conversation in touched.items():
         if conversation.status is BOT or conversation.status in ENDED:
             _stop(conversation)
         elif conversation_id in answered:
-            _stop(conversation)
+            if conversation.awaiting_since is not None:
+                kind = NEXT if conversation.sla_kind == NEXT else FIRST
+                responses.append((conversation, answered[conversation_id], kind))
+            else:
+                _stop(conversation)
             conversation.sla_kind = NEXT  # whatever the customer says now awaits a next answer
-        elif conversation_id in waiting and conversation.sla_due_at is None:
-            starting.append((conversation, now))
-    if starting:
-        await _start(db, changes, starting)
+        elif conversation_id in waiting:
+            conversation.awaiting_since = conversation.awaiting_since or now
+            if conversation.sla_due_at is None:
+                starting.append(conversation)
+    if not (starting or responses):
+        return
+    departments = await _departments(db, [*starting, *(c for c, _, _ in responses)])
+    for conversation, user_id, kind in responses:
+        department = departments.get(conversation.department_id or 0)
+        _responded(changes, conversation, department, user_id, kind, now)
+    for conversation in starting:
+        _start(changes, conversation, departments.get(conversation.department_id or 0), now)
+
+
+def _responded(
+    changes: Changes,
+    conversation: ConversationRow,
+    department: Department | None,
+    user_id: int | None,
+    kind: str,
+    now: datetime,
+) -> None:
+    """A waiting customer got their answer: how long it took (in all and in the department's
+    working time) and whether the SLA's target was met, for the reports; the clock stops."""
+    since = conversation.awaiting_since or now
+    due = conversation.sla_due_at
+    data = {
+        "kind": kind,
+        "since": since.isoformat(),
+        "waited_s": max(0, round((now - since).total_seconds())),
+        "business_s": open_seconds(department, since, now),
+        "target_s": _target(department, kind),
+        "met": None if due is None else now <= due,
+    }
+    actor = Actor.user(user_id) if user_id is not None else SYSTEM
+    Machine(changes).responded(conversation, actor, data)
+    _stop(conversation)
 
 
 def _stop(conversation: ConversationRow) -> None:
-    if conversation.sla_due_at is not None or conversation.sla_state is not None:
-        conversation.sla_due_at = None
-        conversation.sla_state = None
+    """Nobody owes the customer an answer now: no clock."""
+    for name in ("sla_due_at", "sla_state", "awaiting_since"):
+        if getattr(conversation, name) is not None:
+            setattr(conversation, name, None)
 
 
-async def _start(
-    db: AsyncSession, changes: Changes, starting: list[tuple[ConversationRow, datetime]]
-) -> None:
-    ids = {c.department_id for c, _ in starting if c.department_id is not None}
+async def _departments(
+    db: AsyncSession, conversations: list[ConversationRow]
+) -> dict[int, Department]:
+    ids = {c.department_id for c in conversations if c.department_id is not None}
     if not ids:
+        return {}
+    return {d.id: d for d in await db.scalars(select(Department).where(Department.id.in_(ids)))}
+
+
+def _start(
+    changes: Changes, conversation: ConversationRow, department: Department | None, now: datetime
+) -> None:
+    kind = NEXT if conversation.sla_kind == NEXT else FIRST
+    target = _target(department, kind)
+    if department is None or not target:
         return
-    departments = {
-        d.id: d
-        for d in await db.scalars(
-            select(Department).where(
-                Department.id.in_(ids), (Department.sla_first_s > 0) | (Department.sla_next_s > 0)
-            )
-        )
-    }
-    for conversation, since in starting:
-        department = departments.get(conversation.department_id or 0)
-        kind = NEXT if conversation.sla_kind == NEXT else FIRST
-        target = _target(department, kind)
-        if department is None or not target:
-            continue
-        due = due_after(department, since, target)
-        if due is None:
-            continue
-        conversation.sla_kind = kind
-        conversation.sla_due_at = due
-        conversation.sla_state = RUNNING
-        changes.enqueue(CHECK, conversation.key, run_at=_risk_at(since, due, target), replace=True)
+    due = due_after(department, now, target)
+    if due is None:
+        return
+    conversation.sla_kind = kind
+    conversation.sla_due_at = due
+    conversation.sla_state = RUNNING
+    changes.enqueue(CHECK, conversation.key, run_at=_risk_at(now, due, target), replace=True)
 
 
 def _target(department: Department | None, kind: str) -> int:
@@ -142,27 +178,47 @@ def due_after(department: Department, since: datetime, seconds: int) -> datetime
     None when it never works again within a year."""
     if department.hours is None:
         return since + timedelta(seconds=seconds)
+    left = timedelta(seconds=seconds)
+    for begin, closes in _open_spans(department, since):
+        if begin + left <= closes:
+            return (begin + left).astimezone(since.tzinfo)
+        left -= closes - begin
+    return None
+
+
+def open_seconds(department: Department | None, since: datetime, until: datetime) -> int:
+    """How many seconds of the department's working time lie between two moments (all of them
+    when it has no hours)."""
+    if department is None or department.hours is None:
+        return max(0, round((until - since).total_seconds()))
+    total = timedelta()
+    for begin, closes in _open_spans(department, since):
+        if begin >= until:
+            break
+        total += min(closes, until) - begin
+    return round(total.total_seconds())
+
+
+def _open_spans(department: Department, since: datetime) -> Iterator[tuple[datetime, datetime]]:
+    """The department's working spans from ``since`` on, in order (the first one cut at
+    ``since``), for a year at most."""
+    hours = department.hours or {}
     try:
         zone = ZoneInfo(department.timezone)
     except ZoneInfoNotFoundError:  # pragma: no cover - validated when set
         zone = ZoneInfo(DEFAULT_TIMEZONE)
-    left = timedelta(seconds=seconds)
     local = since.astimezone(zone)
     day = local.date()
     holidays = set(department.holidays or [])
     for _ in range(_SEARCH_DAYS):
         if day.isoformat() not in holidays:
-            for start, end in department.hours.get(DAYS[day.weekday()], []):
+            for start, end in hours.get(DAYS[day.weekday()], []):
                 opens = datetime.combine(day, clock(start), zone)
                 closes = datetime.combine(day, clock(end), zone)
                 begin = max(opens, local)
-                if begin >= closes:
-                    continue
-                if begin + left <= closes:
-                    return (begin + left).astimezone(since.tzinfo)
-                left -= closes - begin
+                if begin < closes:
+                    yield begin, closes
         day += timedelta(days=1)
-    return None
 
 
 # The timer.

@@ -185,6 +185,7 @@ class ConversationRow(Row):
     sla_due_at: datetime | None = None
     sla_kind: str | None = None
     sla_state: str | None = None
+    awaiting_since: datetime | None = None
     created_at: datetime = field(default_factory=utcnow)
     updated_at: datetime = field(default_factory=utcnow)
     id: int | None = None

@@ -37,6 +37,7 @@ class EventKind(StrEnum):
     RATED = "rated"
     NOTE = "note"  # a private note for staff (``note``), with whom it mentions (``data``)
     SLA_BREACHED = "sla_breached"  # a response target missed (``data``: which, when due)
+    RESPONDED = "responded"  # a waiting customer answered (``data``: how long, target met)
 
 
 class Conversation(Base):
@@ -108,6 +109,9 @@ class Conversation(Base):
     sla_due_at: Mapped[datetime | None]
     sla_kind: Mapped[str | None] = mapped_column(String(8))
     sla_state: Mapped[str | None] = mapped_column(String(12))
+    # Since when the customer waits for an answer, SLA or not (core.desk.sla); None: nobody
+    # owes them one.
+    awaiting_since: Mapped[datetime | None]
 
 
 class ConversationEvent(Base):
