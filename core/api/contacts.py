@@ -10,7 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.api.routing import Api, Call
 from core.desk.changes import Changes
-from core.desk.unit import DESK, touched
+from core.desk.unit import DESK
 from core.inbox import queries
 from core.inbox.pagination import DEFAULT_LIMIT, MAX_LIMIT, decode_cursor
 from core.storage.models import Contact
@@ -159,7 +159,8 @@ async def edit_contact(call: Call[ContactEdit, None]) -> ContactDetailOut:
         contact, conversation_ids = await queries.update_contact(
             db, viewer, contact_id, call.body.changes()
         )
-        await touched(db, changes, await queries.latest_of_contact(db, contact_id))
+        for conversation in await queries.latest_of_contact(db, contact_id):
+            changes.conversation_updated(conversation)  # shown again, with the new name
         return ContactDetailOut.with_conversations(contact, conversation_ids)
 
     return await call.request.app[DESK].run(work)

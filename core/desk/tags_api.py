@@ -14,7 +14,6 @@ from core.auth.visibility import Viewer
 from core.desk import tags as service
 from core.desk.api import act
 from core.desk.changes import Changes
-from core.desk.unit import touched
 from core.storage.models import Role, Tag
 from core.storage.rows import ConversationRow
 from core.views import ConversationOut
@@ -123,6 +122,6 @@ async def set_conversation_tags(call: Call[service.TagsIn, None]) -> Conversatio
         db: AsyncSession, changes: Changes, conversation: ConversationRow, viewer: Viewer
     ) -> None:
         if await service.set_tags(db, conversation.key, call.body.tag_ids):
-            await touched(db, changes, [conversation])
+            changes.conversation_updated(conversation)  # shown again, with its tags
 
     return await act(call, move)

@@ -69,10 +69,11 @@ async def load_many(db: AsyncSession, ids: list[int]) -> list[ConversationRow]:
 
 
 async def store(db: AsyncSession, changes: Changes) -> None:
-    """Writes the conversations the unit changed, each guarded by what it read."""
+    """Writes the conversations the unit changed, each guarded by what it read — their stamp
+    too, alone when only their view changed (their tags, their contact's name)."""
     groups: dict[tuple[str, ...], list[ConversationRow]] = {}
     for row in changes.conversations_updated:
-        if row.id is not None and row.was is not None and row.changes():
+        if row.id is not None and row.was is not None:
             groups.setdefault(tuple(row.changes()), []).append(row)
     for names, rows in groups.items():
         if db.bind.dialect.name == "postgresql" and len(rows) > 1:
@@ -83,21 +84,6 @@ async def store(db: AsyncSession, changes: Changes) -> None:
         for row in rows:
             row.was = row.values()
     await store_changes(db, [*changes.messages_updated])
-
-
-async def touched(db: AsyncSession, changes: Changes, rows: list[ConversationRow]) -> None:
-    """Conversations whose view changed though none of their own columns did (their tags,
-    their contact's name), loaded locked: stamped, the stamp written, and announced."""
-    if not rows:
-        return
-    for row in rows:
-        changes.conversation_updated(row)
-    now = rows[0].updated_at
-    for row in rows:
-        row.updated_at = now
-    table = ConversationRow.table
-    ids = [row.key for row in rows]
-    await db.execute(update(table).where(table.c.id.in_(ids)).values(updated_at=now))
 
 
 async def _store_one(db: AsyncSession, row: ConversationRow) -> None:
